@@ -1,0 +1,1 @@
+"""The `datashark` command line. Every command module imports its heavy layers lazily."""

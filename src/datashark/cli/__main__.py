@@ -1,0 +1,3 @@
+from datashark.cli.app import main
+
+main()
