@@ -1,0 +1,103 @@
+"""Quantized matrix products: C kernels (`_kernels`, built by setup.py) with a NumPy fallback.
+
+`matmul(w, x)` multiplies a QTensor (rows, cols) by float32 activations x (T, cols) -> (T, rows)
+without expanding the weight matrix to float32. For quantized weights the activations are first
+rounded to 8-bit integers per block of 32 (scale d = max|x| / 127, q = round-half-even(x / d),
+llama.cpp's approach), so the kernels can use integer dot products; float weights (F32, F16, BF16)
+use the float activations unchanged. The NumPy fallback computes exactly the same quantity (same
+int8 activations; it dequantizes the weights a chunk of rows at a time), so both paths agree to
+float32 rounding. `get_rows(w, ids)` gathers and dequantizes rows (embedding lookup).
+
+The fallback is used when the extension did not build or DATASHARK_NO_NATIVE=1 is set at import.
+Not handled: weight types outside datashark.engine.quants.FORMATS.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from datashark.native.fallback import (
+    get_rows_numpy,
+    matmul_numpy,
+    quantize_activations,
+)
+
+__all__ = [
+    "available",
+    "matmul",
+    "get_rows",
+    "set_threads",
+    "get_threads",
+    "quantize_activations",
+    "matmul_numpy",
+    "get_rows_numpy",
+]
+
+_lib = None
+if os.environ.get("DATASHARK_NO_NATIVE", "") in ("", "0"):
+    try:
+        from datashark.native import _kernels as _lib  # type: ignore[no-redef]
+    except ImportError:
+        _lib = None
+
+available: bool = _lib is not None
+_threads: int = os.cpu_count() or 1
+
+
+def set_threads(n: int | None) -> None:
+    """Threads used by the kernels (None or 0: os.cpu_count())."""
+    global _threads
+    n = int(n or os.cpu_count() or 1)
+    if n < 1:
+        raise ValueError(f"threads must be >= 1, got {n}")
+    _threads = n
+    if _lib is not None:
+        _lib.set_threads(n)
+
+
+def get_threads() -> int:
+    return _threads
+
+
+def _check(w, x: np.ndarray, out: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, bool]:
+    squeeze = x.ndim == 1
+    if squeeze:
+        x = x.reshape(1, -1)
+    if x.dtype != np.float32 or not x.flags.c_contiguous:
+        x = np.ascontiguousarray(x, dtype=np.float32)
+    if x.ndim != 2 or x.shape[1] != w.shape[-1]:
+        raise ValueError(f"matmul: x has shape {x.shape}, weight {w.name!r} has shape {w.shape}")
+    rows = w.rows
+    if out is None:
+        out = np.empty((x.shape[0], rows), dtype=np.float32)
+    elif (
+        out.dtype != np.float32
+        or not out.flags.c_contiguous
+        or not out.flags.writeable
+        or out.size != x.shape[0] * rows
+    ):
+        raise ValueError(
+            f"matmul: out must be a writable C-contiguous float32 array of {x.shape[0]}x{rows}"
+        )
+    return x, out, squeeze
+
+
+def matmul(w, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """x (T, cols) float32 times w.T -> (T, rows) float32. T == 1 takes the matvec path."""
+    x, out, squeeze = _check(w, x, out)
+    if _lib is not None:
+        _lib.matmul(int(w.qtype), w.ptr, w.rows, w.cols, x, out)
+    else:
+        matmul_numpy(w, x, out)
+    return out.reshape(-1) if squeeze else out.reshape(x.shape[0], w.rows)
+
+
+def get_rows(w, ids: np.ndarray) -> np.ndarray:
+    """Rows `ids` of w, dequantized: (len(ids), cols) float32 (the embedding lookup)."""
+    return get_rows_numpy(w, ids)
+
+
+if _lib is not None:
+    _lib.set_threads(_threads)
