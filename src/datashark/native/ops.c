@@ -1,0 +1,187 @@
+/* Fused non-matmul steps of the forward pass: RMSNorm, residual + norm, GLU activations, and
+ * attention over a sequence's KV cache (QK norm, RoPE, cache write, softmax, weighted sum).
+ *
+ * Where it comes from: the same equations as datashark/engine/arch/ops.py (the NumPy path, which
+ * is the reference); RoPE layouts and the sliding-window rule follow llama.cpp (ggml_rope_ext
+ * "normal" = adjacent pairs for llama, "neox" = halves for gemma3; a key at position j is visible
+ * from position p when j <= p and p - j < window). Loaded with ctypes from the same shared object
+ * as the quantized matmul kernels; every symbol is prefixed dsops_.
+ *
+ * Not handled: float16 caches, attention logit softcapping, ALiBi. Callers check shapes; these
+ * functions trust the sizes they are given.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+static float dsops_dot(const float *a, const float *b, int n) {
+    float s = 0.0f;
+#pragma omp simd reduction(+ : s)
+    for (int i = 0; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+/* 1 / sqrt(mean(x^2) + eps), the sum in double like ggml's rms_norm */
+static float dsops_rms_scale(const float *x, int d, float eps) {
+    double ss = 0.0;
+    for (int i = 0; i < d; i++) ss += (double)x[i] * (double)x[i];
+    return (float)(1.0 / sqrt(ss / d + (double)eps));
+}
+
+static void dsops_norm_row(const float *x, const float *w, float *out, int d, float eps) {
+    const float s = dsops_rms_scale(x, d, eps);
+    if (w) {
+        for (int i = 0; i < d; i++) out[i] = x[i] * s * w[i];
+    } else {
+        for (int i = 0; i < d; i++) out[i] = x[i] * s;
+    }
+}
+
+/* out[r] = rmsnorm(x[r]) * w, for n rows of d values (out may equal x) */
+void dsops_rmsnorm(const float *x, const float *w, float *out, int n, int d, float eps) {
+    for (int r = 0; r < n; r++) dsops_norm_row(x + (size_t)r * d, w, out + (size_t)r * d, d, eps);
+}
+
+/* per row: x += post_w ? rmsnorm(y) * post_w : y; then out = rmsnorm(x) * next_w */
+void dsops_residual_norm(float *x, float *y, const float *post_w, const float *next_w,
+                         float *out, int n, int d, float eps) {
+    for (int r = 0; r < n; r++) {
+        float *xr = x + (size_t)r * d;
+        float *yr = y + (size_t)r * d;
+        if (post_w) dsops_norm_row(yr, post_w, yr, d, eps);
+        for (int i = 0; i < d; i++) xr[i] += yr[i];
+        dsops_norm_row(xr, next_w, out + (size_t)r * d, d, eps);
+    }
+}
+
+/* out = act(gate) * up over n values; kind 0: SiLU (SwiGLU), 1: GELU tanh form (GeGLU) */
+void dsops_glu(const float *gate, const float *up, float *out, long n, int kind) {
+    if (kind == 0) {
+        for (long i = 0; i < n; i++) {
+            const float g = gate[i];
+            out[i] = g / (1.0f + expf(-g)) * up[i];
+        }
+    } else {
+        const float c = 0.7978845608028654f; /* sqrt(2 / pi) */
+        for (long i = 0; i < n; i++) {
+            const float g = gate[i];
+            out[i] = 0.5f * g * (1.0f + tanhf(c * (g + 0.044715f * g * g * g))) * up[i];
+        }
+    }
+}
+
+/* rotate the first rope_dim channels of one head vector by the angles whose cos/sin are given */
+static void dsops_rope_head(float *x, int rope_dim, const float *cs, const float *sn, int neox) {
+    const int half = rope_dim / 2;
+    if (neox) {
+        for (int i = 0; i < half; i++) {
+            const float x0 = x[i], x1 = x[i + half];
+            x[i] = x0 * cs[i] - x1 * sn[i];
+            x[i + half] = x0 * sn[i] + x1 * cs[i];
+        }
+    } else {
+        for (int i = 0; i < half; i++) {
+            const float x0 = x[2 * i], x1 = x[2 * i + 1];
+            x[2 * i] = x0 * cs[i] - x1 * sn[i];
+            x[2 * i + 1] = x0 * sn[i] + x1 * cs[i];
+        }
+    }
+}
+
+/* one query row t and head h (task = t * n_heads + h) against the cache; att: scratch */
+static void dsops_attend(long task, const float *q, const float *kc, const float *vc, float *out,
+                         float *att, int n_heads, int group, int hd, int max_t, int pos0,
+                         int window, float scale) {
+    const int t = (int)(task / n_heads), h = (int)(task % n_heads);
+    const int p = pos0 + t;
+    const int lo = (window > 0 && p - window + 1 > 0) ? p - window + 1 : 0;
+    const float *qh = q + ((size_t)t * n_heads + h) * hd;
+    const float *kh = kc + (size_t)(h / group) * max_t * hd;
+    const float *vh = vc + (size_t)(h / group) * max_t * hd;
+    float m = -INFINITY;
+    for (int j = lo; j <= p; j++) {
+        const float s = dsops_dot(qh, kh + (size_t)j * hd, hd) * scale;
+        att[j] = s;
+        if (s > m) m = s;
+    }
+    double sum = 0.0;
+    for (int j = lo; j <= p; j++) {
+        att[j] = expf(att[j] - m);
+        sum += att[j];
+    }
+    const float inv = (float)(1.0 / sum);
+    float *oh = out + ((size_t)t * n_heads + h) * hd;
+    memset(oh, 0, sizeof(float) * hd);
+    for (int j = lo; j <= p; j++) {
+        const float a = att[j] * inv;
+        const float *vj = vh + (size_t)j * hd;
+#pragma omp simd
+        for (int i = 0; i < hd; i++) oh[i] += a * vj[i];
+    }
+}
+
+/* Attention of one segment: n new tokens of one sequence at positions pos0 .. pos0+n-1.
+ *
+ * q (n, n_heads*hd), k and v (n, n_kv*hd): this segment's rows of the projections. q and k are
+ * changed in place (QK norm when q_norm/k_norm are given, then RoPE); k and v are written into
+ * the caches kc, vc (n_kv, max_t, hd) at pos0; out (n, n_heads*hd) gets softmax(scale q.k) v over
+ * the visible cache positions (causal; window > 0 limits to the last `window` positions).
+ */
+void dsops_attention(float *q, float *k, const float *v, int n, float *kc, float *vc, int max_t,
+                     int pos0, float *out, int n_heads, int n_kv, int hd, int rope_dim,
+                     double rope_base, double pos_scale, int neox, int window, float scale,
+                     const float *q_norm, const float *k_norm, float eps, int n_threads) {
+    const int group = n_heads / n_kv;
+    const int half = rope_dim / 2;
+    float *cs = malloc(sizeof(float) * (half > 0 ? 2 * half : 1));
+    float *sn = cs + half;
+
+    /* 1. QK norm and RoPE (angle pos * base^(-2i/rope_dim), computed in double), cache k and v */
+    for (int t = 0; t < n; t++) {
+        const double pos = (double)(pos0 + t) * pos_scale;
+        for (int i = 0; i < half; i++) {
+            const double theta = pos * pow(rope_base, -2.0 * i / rope_dim);
+            cs[i] = (float)cos(theta);
+            sn[i] = (float)sin(theta);
+        }
+        for (int h = 0; h < n_heads; h++) {
+            float *qh = q + ((size_t)t * n_heads + h) * hd;
+            if (q_norm) dsops_norm_row(qh, q_norm, qh, hd, eps);
+            dsops_rope_head(qh, rope_dim, cs, sn, neox);
+        }
+        for (int h = 0; h < n_kv; h++) {
+            float *kh = k + ((size_t)t * n_kv + h) * hd;
+            if (k_norm) dsops_norm_row(kh, k_norm, kh, hd, eps);
+            dsops_rope_head(kh, rope_dim, cs, sn, neox);
+            memcpy(kc + ((size_t)h * max_t + pos0 + t) * hd, kh, sizeof(float) * hd);
+            memcpy(vc + ((size_t)h * max_t + pos0 + t) * hd, v + ((size_t)t * n_kv + h) * hd,
+                   sizeof(float) * hd);
+        }
+    }
+    free(cs);
+
+    /* 2. one (query, head) pair per task: scores, softmax, weighted sum of values */
+    const int n_ctx = pos0 + n;
+    const long tasks = (long)n * n_heads;
+    const long work = tasks * (long)(window > 0 && window < n_ctx ? window : n_ctx) * hd;
+    int threads = n_threads > 0 ? n_threads : 1;
+    if (work < (1L << 22)) threads = 1; /* waking threads costs more than it saves */
+    if (threads == 1) {
+        float *att = malloc(sizeof(float) * (size_t)n_ctx);
+        for (long task = 0; task < tasks; task++)
+            dsops_attend(task, q, kc, vc, out, att, n_heads, group, hd, max_t, pos0, window, scale);
+        free(att);
+        return;
+    }
+#pragma omp parallel num_threads(threads)
+    {
+        float *att = malloc(sizeof(float) * (size_t)n_ctx);
+#pragma omp for schedule(static)
+        for (long task = 0; task < tasks; task++)
+            dsops_attend(task, q, kc, vc, out, att, n_heads, group, hd, max_t, pos0, window, scale);
+        free(att);
+    }
+}
