@@ -1,0 +1,114 @@
+"""Acceptance 3 and 4 (issue 6): the plugin in the real Luau VM (pluau) against the fake Studio,
+talking over REAL HTTP to a real `datashark serve` subprocess on loopback whose gateway is
+restricted to the templates provider (fast, deterministic).
+
+The fake Studio forwards localhost:8000 to the test server's free port, so the plugin's own
+discovery (probe /health on localhost:8000, then 127.0.0.1:8000) is what finds the server.
+"""
+
+from __future__ import annotations
+
+import pytest
+from serve_process import ServeProcess
+
+API_KEY = "test-key-7f3a"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    logs = tmp_path_factory.mktemp("serve")
+    proc = ServeProcess(
+        {"DATASHARK_PROVIDERS": "templates", "DATASHARK_API_KEY": API_KEY}, logs, "plugin-e2e"
+    )
+    proc.start()
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture()
+def studio_on_server(plugin_modules, server):
+    from fake_studio_host import FakeStudio
+
+    fake = FakeStudio(plugin_modules, port_map={8000: server.port})
+    fake.set_setting("DataSharkApiKey", API_KEY)
+    fake.install()
+    fake.click_toolbar()
+    yield fake
+    fake.close()
+
+
+def test_make_a_door_questions_preview_insert(studio_on_server):
+    studio = studio_on_server
+    part = studio.new_part("Door")
+    studio.select(part)
+
+    studio.type_text("Prompt", "make a door")
+    studio.click("Generate")
+    assert studio.summary()["errors"] == []
+    assert not studio.visible("Message"), studio.text("Message")
+
+    # Questions appear, each with option buttons and a free-text box.
+    questions = [n for n in studio.children("Questions") if n.startswith("Question")]
+    assert questions, studio.text("Status")
+    for q in questions:
+        assert studio.exists(f"Questions.{q}.Option1") and studio.exists(f"Questions.{q}.Answer")
+        assert studio.text(f"Questions.{q}.Text")
+    # Pick an option in every question; the last pick sends the answers.
+    for q in questions:
+        studio.click(f"Questions.{q}.Option1")
+    assert studio.children("Questions") == []
+
+    # One preview per returned script; the status line names provider, model, time, cache.
+    assert studio.exists("Previews.Preview1.Insert"), studio.text("Message")
+    status = studio.text("Status")
+    assert status.startswith("templates | ") and " ms | " in status and status.endswith("fresh")
+    preview_source = studio.text("Previews.Preview1.Source")
+    title = studio.text("Previews.Preview1.Title")
+    assert title.startswith("Script ") and title.endswith("-> Workspace.Door")
+    assert len(preview_source) > 50
+
+    # The requests were real HTTP: discovery first, then two POSTs with the Bearer key.
+    requests = studio.summary()["requests"]
+    assert requests[0]["url"] == "http://localhost:8000/health"
+    generate_calls = [r for r in requests if r["url"].endswith("/api/generate")]
+    assert len(generate_calls) == 2
+    assert all(r["authorization"] == f"Bearer {API_KEY}" for r in generate_calls)
+
+    studio.click("Previews.Preview1.Insert")
+    door = studio.lookup("Workspace.Door")
+    assert door is not None and len(door["children"]) == 1
+    script = studio.lookup(f"Workspace.Door.{door['children'][0]}")
+    assert script["ClassName"] == "Script"
+    assert script["Source"] == preview_source
+
+    summary = studio.summary()
+    assert len(summary["recordings"]) == 1
+    recording = summary["recordings"][0]
+    assert recording["operation"] == "Commit"
+    assert recording["changes"] == [f"parent {script['Name']} -> Workspace.Door"]
+    assert summary["unrecorded"] == []
+    assert summary["opened"] == [f"Workspace.Door.{script['Name']}"]
+    assert "Inserted at Workspace.Door." in studio.text("Previews.Preview1.Note")
+    assert summary["errors"] == []
+
+
+def test_wrong_api_key_gives_the_fix(studio_on_server):
+    studio = studio_on_server
+    studio.type_text("Settings.ApiKey", "not-the-key")
+    studio.click("Settings.SaveSettings")
+    studio.type_text("Prompt", "make a kill brick that kills players who touch it")
+    studio.click("Generate")
+    message = studio.text("Message")
+    assert "refused the API key" in message and "HTTP 401" in message
+    assert "DATASHARK_API_KEY" in message
+    assert studio.summary()["recordings"] == []
+
+
+def test_backend_error_text_is_shown(studio_on_server):
+    studio = studio_on_server
+    # A prompt over the server's limit comes back as a 400 with the server's own message.
+    studio.type_text("Prompt", "x" * 9000)
+    studio.click("Generate")
+    message = studio.text("Message")
+    assert "The backend answered with an error (HTTP 400)" in message
+    assert "prompt" in message
