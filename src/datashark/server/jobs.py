@@ -55,10 +55,17 @@ def _too_long(context: int, prompt: int, completion: int, param: str) -> errors.
 
 
 def sampling_params(req: _Sampling, max_tokens: int, choice: int) -> Any:
-    from datashark.engine import SamplingParams
+    from datashark.engine.sampling import SamplingParams, SamplingParamsError
 
     seed = None if req.seed is None else (req.seed + choice) % _SEED_RANGE
-    return SamplingParams(
+    try:
+        return _params(SamplingParams, req, max_tokens, seed)
+    except SamplingParamsError as exc:  # the engine's own range checks, should ours miss one
+        raise errors.invalid_request(str(exc), exc.param) from None
+
+
+def _params(cls: Any, req: _Sampling, max_tokens: int, seed: int | None) -> Any:
+    return cls(
         max_tokens=max_tokens,
         temperature=1.0 if req.temperature is None else req.temperature,
         top_k=req.top_k or 0,

@@ -93,8 +93,7 @@ class _Slot:
     job: Job
     index: int
     seq: Any  # engine Sequence (owns its KV cache)
-    gen: Any  # engine Generation (sampler, stop strings, detokenizer)
-    history: list[int]  # prompt + generated ids, for the sampler's penalties
+    gen: Any  # engine Generation (sampler, stop strings, detokenizer, prompt + generated ids)
     pending: list[int]  # prompt ids not yet prefilled
     next_token: int | None = None  # sampled, not yet fed to the model
 
@@ -133,7 +132,9 @@ class Scheduler:
         with self._cond:
             if self._stopping:
                 raise QueueFullError("the scheduler is stopping")
-            if len(self._waiting) >= self.config.max_waiting:
+            queued = sum(len(j.choices) for j in self._waiting)
+            fits = len(self._slots) + queued + len(job.choices) <= self.config.max_running
+            if not fits and len(self._waiting) >= self.config.max_waiting:
                 raise QueueFullError(f"{len(self._waiting)} requests are waiting")
             self._waiting.append(job)
             self._cond.notify_all()
@@ -210,8 +211,8 @@ class Scheduler:
         for index, choice in enumerate(job.choices):
             ids = list(choice.prompt_ids)
             seq = self.model.new_sequence(max_tokens=len(ids) + choice.params.max_tokens)
-            gen = Generation(self.model.tokenizer, choice.params, prompt_len=len(ids))
-            self._slots.append(_Slot(job, index, seq, gen, history=list(ids), pending=ids))
+            gen = Generation(self.model.tokenizer, choice.params, prompt_ids=ids)
+            self._slots.append(_Slot(job, index, seq, gen, pending=list(ids)))
 
     def _drop_cancelled(self) -> None:
         for slot in [s for s in self._slots if s.job.cancelled]:
@@ -242,8 +243,7 @@ class Scheduler:
 
     def _accept(self, slot: _Slot, logits: Any) -> None:
         """Sample the next token from one row of logits and hand its text to the client."""
-        token = int(slot.gen.sampler.sample(logits, slot.history))
-        slot.history.append(token)
+        token = int(slot.gen.sampler.sample(logits, slot.gen.history))
         delta, finish = slot.gen.push(token)
         slot.job.emit(TokenEvent(slot.index, delta))
         if finish is None:

@@ -28,6 +28,7 @@ from datashark.server.scheduler import ChoiceSpec, FinishEvent
 from datashark.server.sse import SSE_HEADERS, sse_data, sse_done, sse_error
 
 router = APIRouter(prefix="/v1", tags=["OpenAI"])
+MAX_CHOICES = 64  # prompts x n in one request
 
 
 def completion_prompts(model: Any, prompt: Any) -> list[list[int]]:
@@ -67,6 +68,10 @@ async def create_completion(
     model, scheduler = runtime.require_ready()
     runtime.check_model(body.model)
     prompts = completion_prompts(model, body.prompt)
+    if len(prompts) * body.n > MAX_CHOICES:
+        raise errors.invalid_request(
+            f"{len(prompts)} prompts x n={body.n} is more than {MAX_CHOICES} choices.", "n"
+        )
     context = model.config.context_length
     choices: list[ChoiceSpec] = []
     echoes: list[str] = []
