@@ -14,6 +14,7 @@ Does not handle: tool-call rendering beyond what the file's template does itself
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -140,3 +141,21 @@ def load_chat_template(metadata: Mapping[str, object], tokenizer: Any = None) ->
         if tokenizer.eos_id is not None:
             eos = tokenizer.token_text(tokenizer.eos_id)
     return ChatTemplate(str(source) if source else None, bos_token=bos, eos_token=eos)
+
+
+@functools.lru_cache(maxsize=16)
+def _cached(source: str | None, bos_token: str, eos_token: str) -> ChatTemplate:
+    return ChatTemplate(source, bos_token=bos_token, eos_token=eos_token)
+
+
+def render_chat(
+    template: str | None,
+    messages: Sequence[Mapping[str, Any]],
+    add_generation_prompt: bool = True,
+    bos_token: str = "",
+    eos_token: str = "",
+) -> str:
+    """Render `messages` with a template source (None: ChatML); compiled templates are cached."""
+    return _cached(template, bos_token, eos_token).render(
+        messages, add_generation_prompt=add_generation_prompt
+    )

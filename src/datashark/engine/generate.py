@@ -33,8 +33,9 @@ class _Detokenizer(Protocol):
 class Generation:
     """Text, stop and length handling for one sequence.
 
-    `prompt_ids` (optional) seeds `history` so the repetition penalty sees the prompt too;
-    `prompt_len` alone marks where generated tokens start.
+    `history` is prompt + generated ids when `prompt_ids` is given (then `prompt_len` is its
+    length); with `prompt_len` alone it holds the generated ids only, and the caller keeps the
+    prompt side of the history it passes to `sampler.sample` (repetition penalty).
     """
 
     def __init__(
@@ -52,7 +53,7 @@ class Generation:
         else:
             self.history = []
         self.prompt_len = prompt_len
-        self.sampler = Sampler(params, prompt_len=len(self.history))
+        self.sampler = Sampler(params)
         self.token_ids: list[int] = []
         self.text = ""  # text emitted so far (never contains a stop string)
         self.finish_reason: FinishReason | None = None
@@ -76,6 +77,7 @@ class Generation:
         token_id = int(token_id)
         self.token_ids.append(token_id)
         self.history.append(token_id)
+        self.sampler.accept(token_id)
         if token_id in self._eog:
             return self._finish("stop")
         piece = self.tokenizer.token_bytes(token_id)

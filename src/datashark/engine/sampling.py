@@ -1,10 +1,11 @@
 """Choosing the next token from logits: `SamplingParams` (what the caller asked for) and `Sampler`.
 
 Order of the steps, per call of `Sampler.sample(logits, history)`:
-1. penalties on a copy of the logits: repetition (llama.cpp: over the last 64 tokens of prompt +
-   output, a positive logit is divided by the penalty, a negative one multiplied), then OpenAI's
-   presence / frequency (over the generated tokens only: `logit -= presence * (count > 0) +
-   frequency * count`);
+1. penalties on a copy of the logits: repetition (llama.cpp: over the last 64 tokens of
+   `history`, prompt + output, a positive logit is divided by the penalty, a negative one
+   multiplied), then OpenAI's presence / frequency over the generated tokens only
+   (`logit -= presence * (count > 0) + frequency * count`); the sampler counts generated tokens
+   itself: `accept(token)` after each pick (`Generation.push` does it);
 2. temperature 0: the arg-max (first index on ties, as llama.cpp's greedy sampler);
 3. otherwise logits / temperature, softmax, then top-k, top-p (smallest set reaching p), min-p
    (drop tokens below min_p x the top probability), renormalize and draw with the sequence's
@@ -111,16 +112,17 @@ def _check_float(
 
 
 class Sampler:
-    """Picks tokens for one sequence with `params`; holds that sequence's random generator.
+    """Picks tokens for one sequence with `params`; holds that sequence's random generator and
+    the counts of its generated tokens (for presence / frequency penalties: call `accept`)."""
 
-    `prompt_len` says where the generated part of `history` starts (presence and frequency
-    penalties count generated tokens only).
-    """
-
-    def __init__(self, params: SamplingParams, prompt_len: int = 0) -> None:
+    def __init__(self, params: SamplingParams) -> None:
         self.params = params
-        self.prompt_len = prompt_len
         self.rng = np.random.default_rng(params.seed)
+        self.counts: dict[int, int] = {}
+
+    def accept(self, token_id: int) -> None:
+        """Record a generated token (presence / frequency penalties count these)."""
+        self.counts[token_id] = self.counts.get(token_id, 0) + 1
 
     def sample(self, logits: np.ndarray, history: Sequence[int] = ()) -> int:
         """The next token id for 1-D `logits` (vocab,), given prompt + generated `history`."""
@@ -138,23 +140,24 @@ class Sampler:
     # ----------------------------------------------------------------- penalties
     def _apply_penalties(self, x: np.ndarray, history: Sequence[int]) -> np.ndarray:
         p = self.params
-        rep = p.repetition_penalty != 1.0
-        openai = p.presence_penalty != 0.0 or p.frequency_penalty != 0.0
-        if not (rep or openai) or len(history) == 0:
+        rep = p.repetition_penalty != 1.0 and len(history) > 0
+        openai = (p.presence_penalty != 0.0 or p.frequency_penalty != 0.0) and self.counts
+        if not (rep or openai):
             return x
-        hist = np.asarray(history, dtype=np.int64)
-        if hist.min() < 0 or hist.max() >= x.size:
-            raise ValueError(f"history holds token ids outside the vocabulary ({x.size})")
         x = x.astype(np.float32, copy=True)
         if rep:
-            ids = np.unique(hist[-REPETITION_WINDOW:])
+            window = np.asarray(history[-REPETITION_WINDOW:], dtype=np.int64)
+            if window.min() < 0 or window.max() >= x.size:
+                raise ValueError(f"history holds token ids outside the vocabulary ({x.size})")
+            ids = np.unique(window)
             v = x[ids]
             x[ids] = np.where(v > 0, v / p.repetition_penalty, v * p.repetition_penalty)
         if openai:
-            gen = hist[self.prompt_len :]
-            if gen.size:
-                ids, counts = np.unique(gen, return_counts=True)
-                x[ids] -= p.presence_penalty + p.frequency_penalty * counts.astype(np.float32)
+            ids = np.fromiter(self.counts.keys(), dtype=np.int64, count=len(self.counts))
+            counts = np.fromiter(self.counts.values(), dtype=np.float32, count=len(self.counts))
+            if ids.min() < 0 or ids.max() >= x.size:
+                raise ValueError(f"accepted token ids outside the vocabulary ({x.size})")
+            x[ids] -= p.presence_penalty + p.frequency_penalty * counts
         return x
 
     # ----------------------------------------------------------------- drawing
