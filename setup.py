@@ -31,8 +31,8 @@ setup(
         Extension(
             "datashark.native._kernels",
             sources=sorted(str(p) for p in Path("src/datashark/native").glob("*.c")),
-            extra_compile_args=["-O3", f"-march={march}", "-fopenmp", "-std=c11"],
-            extra_link_args=["-fopenmp"],
+            extra_compile_args=["-O3", f"-march={march}", "-fopenmp", "-pthread", "-std=c11"],
+            extra_link_args=["-fopenmp", "-pthread"],
         )
     ],
     cmdclass={"build_ext": OptionalBuildExt},

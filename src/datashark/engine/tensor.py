@@ -31,6 +31,9 @@ class QTensor:
     data: np.ndarray  # flat uint8, nbytes == n_rows * row_nbytes
     fmt: QuantFormat = field(init=False, repr=False)
     ptr: int = field(init=False, repr=False)  # address of data[0], for the C kernels
+    rows: int = field(init=False, repr=False)  # all dimensions but the last (1 for a vector)
+    cols: int = field(init=False, repr=False)  # the last dimension (input features)
+    kernel_args: tuple[int, int, int, int] = field(init=False, repr=False)  # qtype, ptr, rows, cols
 
     def __post_init__(self) -> None:
         fmt = quant_format(self.qtype)
@@ -47,6 +50,9 @@ class QTensor:
         object.__setattr__(self, "shape", tuple(int(s) for s in self.shape))
         object.__setattr__(self, "fmt", fmt)
         object.__setattr__(self, "ptr", int(self.data.ctypes.data) if self.data.size else 0)
+        object.__setattr__(self, "rows", math.prod(self.shape[:-1]))
+        object.__setattr__(self, "cols", self.shape[-1])
+        object.__setattr__(self, "kernel_args", (int(self.qtype), self.ptr, self.rows, self.cols))
 
     @classmethod
     def from_bytes(cls, name: str, qtype: int, shape: tuple[int, ...], raw: np.ndarray) -> QTensor:
@@ -57,16 +63,6 @@ class QTensor:
             tuple(shape),
             np.ascontiguousarray(raw, dtype=np.uint8).reshape(-1),
         )
-
-    @property
-    def rows(self) -> int:
-        """Number of rows: all dimensions but the last (1 for a vector)."""
-        return math.prod(self.shape[:-1])
-
-    @property
-    def cols(self) -> int:
-        """Values per row (the last dimension, the input features of a weight matrix)."""
-        return self.shape[-1]
 
     @property
     def row_nbytes(self) -> int:

@@ -61,37 +61,36 @@ def get_threads() -> int:
     return _threads
 
 
-def _check(w, x: np.ndarray, out: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, bool]:
-    squeeze = x.ndim == 1
-    if squeeze:
-        x = x.reshape(1, -1)
-    if x.dtype != np.float32 or not x.flags.c_contiguous:
-        x = np.ascontiguousarray(x, dtype=np.float32)
-    if x.ndim != 2 or x.shape[1] != w.shape[-1]:
+def _prepare(w, x: np.ndarray) -> np.ndarray:
+    """The slow path of matmul's argument checks: convert x, or raise a clear ValueError."""
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    if x.ndim not in (1, 2) or x.shape[-1] != w.cols:
         raise ValueError(f"matmul: x has shape {x.shape}, weight {w.name!r} has shape {w.shape}")
-    rows = w.rows
-    if out is None:
-        out = np.empty((x.shape[0], rows), dtype=np.float32)
-    elif (
-        out.dtype != np.float32
-        or not out.flags.c_contiguous
-        or not out.flags.writeable
-        or out.size != x.shape[0] * rows
-    ):
-        raise ValueError(
-            f"matmul: out must be a writable C-contiguous float32 array of {x.shape[0]}x{rows}"
-        )
-    return x, out, squeeze
+    return x
 
 
 def matmul(w, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    """x (T, cols) float32 times w.T -> (T, rows) float32. T == 1 takes the matvec path."""
-    x, out, squeeze = _check(w, x, out)
-    if _lib is not None:
-        _lib.matmul(int(w.qtype), w.ptr, w.rows, w.cols, x, out)
-    else:
+    """x (T, cols) float32 times w.T -> (T, rows) float32 (x (cols,) -> (rows,)).
+
+    T == 1 takes the matvec path. `out`, when given, must be a writable C-contiguous float32
+    array of T * rows values; it is returned as given. The checks here are kept to a minimum
+    (the forward pass calls this a few hundred times per token); the C side checks sizes.
+    """
+    if x.shape[-1] != w.cols or x.ndim > 2:
+        x = _prepare(w, x)
+    if out is None:
+        out = np.empty((w.rows,) if x.ndim == 1 else (x.shape[0], w.rows), dtype=np.float32)
+    if _lib is None:
         matmul_numpy(w, x, out)
-    return out.reshape(-1) if squeeze else out.reshape(x.shape[0], w.rows)
+        return out
+    try:
+        _lib.matmul(*w.kernel_args, x, out)
+    except (BufferError, TypeError, ValueError):
+        x = _prepare(w, x)
+        if out.dtype != np.float32 or not out.flags.c_contiguous or not out.flags.writeable:
+            raise ValueError("matmul: out must be a writable C-contiguous float32 array") from None
+        _lib.matmul(*w.kernel_args, x, out)
+    return out
 
 
 def get_rows(w, ids: np.ndarray) -> np.ndarray:

@@ -1,0 +1,198 @@
+/* Dot products of 32-value GGML blocks (Q4_0, Q4_1, Q5_0, Q8_0) with Q8 activations.
+ *
+ * Block layouts (ggml-common.h): Q4_0 = d f16 | 16 bytes (low nibble = value j, high = j + 16),
+ * w = d (q - 8); Q4_1 = d f16 | m f16 | 16 bytes, w = d q + m; Q5_0 = d f16 | qh u32 (bit j = 5th
+ * bit of value j) | 16 bytes, w = d (q - 16); Q8_0 = d f16 | 32 int8, w = d q.
+ * With activations x = dx * qx per block and sx = dx * sum(qx):
+ *   sum w x = dw dx sum(q qx) + (offset terms: Q4_0 -8 dw sx, Q4_1 + m sx, Q5_0 -16 dw sx).
+ * The integer sums are exact; the SIMD versions use maddubs (u8 x s8 -> s16 pairs), which cannot
+ * saturate here since |q| <= 31 for unsigned weights and |qx| <= 127.
+ */
+#include "kernels.h"
+
+/* ---------------------------------------------------------------- scalar reference kernels */
+
+static inline int nibble_dot(const uint8_t *qs, const int8_t *xq) {
+    int sum = 0;
+    for (int j = 0; j < 16; j++) {
+        sum += (qs[j] & 0x0f) * xq[j] + (qs[j] >> 4) * xq[j + 16];
+    }
+    return sum;
+}
+
+float dot_q4_0_scalar(int nb, const uint8_t *w, const int8_t *xq, const float *xd,
+                      const float *xs) {
+    float acc = 0.0f, corr = 0.0f;
+    for (int b = 0; b < nb; b++, w += 18, xq += 32) {
+        const float d = F16(w);
+        acc += d * xd[b] * (float)nibble_dot(w + 2, xq);
+        corr += d * xs[b];
+    }
+    return acc - 8.0f * corr;
+}
+
+float dot_q4_1_scalar(int nb, const uint8_t *w, const int8_t *xq, const float *xd,
+                      const float *xs) {
+    float acc = 0.0f, corr = 0.0f;
+    for (int b = 0; b < nb; b++, w += 20, xq += 32) {
+        acc += F16(w) * xd[b] * (float)nibble_dot(w + 4, xq);
+        corr += F16(w + 2) * xs[b];
+    }
+    return acc + corr;
+}
+
+float dot_q5_0_scalar(int nb, const uint8_t *w, const int8_t *xq, const float *xd,
+                      const float *xs) {
+    float acc = 0.0f, corr = 0.0f;
+    for (int b = 0; b < nb; b++, w += 22, xq += 32) {
+        const float d = F16(w);
+        uint32_t qh;
+        memcpy(&qh, w + 2, 4);
+        const uint8_t *qs = w + 6;
+        int sum = 0;
+        for (int j = 0; j < 16; j++) {
+            const int lo = (qs[j] & 0x0f) | (((qh >> j) & 1) << 4);
+            const int hi = (qs[j] >> 4) | (((qh >> (j + 16)) & 1) << 4);
+            sum += lo * xq[j] + hi * xq[j + 16];
+        }
+        acc += d * xd[b] * (float)sum;
+        corr += d * xs[b];
+    }
+    return acc - 16.0f * corr;
+}
+
+float dot_q8_0_scalar(int nb, const uint8_t *w, const int8_t *xq, const float *xd,
+                      const float *xs) {
+    (void)xs;
+    float acc = 0.0f;
+    for (int b = 0; b < nb; b++, w += 34, xq += 32) {
+        const int8_t *q = (const int8_t *)(w + 2);
+        int sum = 0;
+        for (int j = 0; j < 32; j++) sum += q[j] * xq[j];
+        acc += F16(w) * xd[b] * (float)sum;
+    }
+    return acc;
+}
+
+/* ---------------------------------------------------------------- AVX2 kernels */
+#ifdef DATASHARK_AVX2
+
+/* 16 bytes of nibbles -> 32 bytes: values 0..15 in order (low nibbles first) */
+static inline __m256i unpack_nibbles(const uint8_t *p) {
+    const __m128i t = _mm_loadu_si128((const __m128i *)p);
+    const __m256i b = _mm256_set_m128i(_mm_srli_epi16(t, 4), t);
+    return _mm256_and_si256(b, _mm256_set1_epi8(0x0f));
+}
+
+/* 32 bits -> 32 bytes, 0xff where the bit is set */
+static inline __m256i bits_to_bytes(const uint8_t *p) {
+    uint32_t x32;
+    memcpy(&x32, p, 4);
+    const __m256i shuf = _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202,
+                                           0x0101010101010101, 0x0000000000000000);
+    __m256i bytes = _mm256_shuffle_epi8(_mm256_set1_epi32((int)x32), shuf);
+    bytes = _mm256_or_si256(bytes, _mm256_set1_epi64x(0x7fbfdfeff7fbfdfe));
+    return _mm256_cmpeq_epi8(bytes, _mm256_set1_epi64x(-1));
+}
+
+/* unsigned bytes u (0..127) times signed bytes s -> 8 int32 partial sums, as float */
+static inline __m256 udot_ps(__m256i u, __m256i s) {
+    const __m256i p16 = _mm256_maddubs_epi16(u, s);
+    return _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, _mm256_set1_epi16(1)));
+}
+
+/* signed bytes a times signed bytes b (|a| <= 128, |b| <= 127) -> 8 int32 partial sums as float */
+static inline __m256 sdot_ps(__m256i a, __m256i b) {
+    return udot_ps(_mm256_sign_epi8(a, a), _mm256_sign_epi8(b, a));
+}
+
+#define LOADX(p) _mm256_loadu_si256((const __m256i *)(p))
+
+float dot_q4_0_avx2(int nb, const uint8_t *w, const int8_t *xq, const float *xd,
+                    const float *xs) {
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    float corr = 0.0f;
+    int b = 0;
+    for (; b + 1 < nb; b += 2, w += 36, xq += 64) {
+        const float d0 = F16(w), d1 = F16(w + 18);
+        acc0 = _mm256_fmadd_ps(udot_ps(unpack_nibbles(w + 2), LOADX(xq)),
+                               _mm256_set1_ps(d0 * xd[b]), acc0);
+        acc1 = _mm256_fmadd_ps(udot_ps(unpack_nibbles(w + 20), LOADX(xq + 32)),
+                               _mm256_set1_ps(d1 * xd[b + 1]), acc1);
+        corr += d0 * xs[b] + d1 * xs[b + 1];
+    }
+    for (; b < nb; b++, w += 18, xq += 32) {
+        const float d0 = F16(w);
+        acc0 = _mm256_fmadd_ps(udot_ps(unpack_nibbles(w + 2), LOADX(xq)),
+                               _mm256_set1_ps(d0 * xd[b]), acc0);
+        corr += d0 * xs[b];
+    }
+    return hsum_ps(_mm256_add_ps(acc0, acc1)) - 8.0f * corr;
+}
+
+float dot_q4_1_avx2(int nb, const uint8_t *w, const int8_t *xq, const float *xd,
+                    const float *xs) {
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    float corr = 0.0f;
+    int b = 0;
+    for (; b + 1 < nb; b += 2, w += 40, xq += 64) {
+        acc0 = _mm256_fmadd_ps(udot_ps(unpack_nibbles(w + 4), LOADX(xq)),
+                               _mm256_set1_ps(F16(w) * xd[b]), acc0);
+        acc1 = _mm256_fmadd_ps(udot_ps(unpack_nibbles(w + 24), LOADX(xq + 32)),
+                               _mm256_set1_ps(F16(w + 20) * xd[b + 1]), acc1);
+        corr += F16(w + 2) * xs[b] + F16(w + 22) * xs[b + 1];
+    }
+    for (; b < nb; b++, w += 20, xq += 32) {
+        acc0 = _mm256_fmadd_ps(udot_ps(unpack_nibbles(w + 4), LOADX(xq)),
+                               _mm256_set1_ps(F16(w) * xd[b]), acc0);
+        corr += F16(w + 2) * xs[b];
+    }
+    return hsum_ps(_mm256_add_ps(acc0, acc1)) + corr;
+}
+
+static inline __m256i q5_values(const uint8_t *w) {
+    const __m256i hi = _mm256_and_si256(bits_to_bytes(w + 2), _mm256_set1_epi8(0x10));
+    return _mm256_or_si256(unpack_nibbles(w + 6), hi);
+}
+
+float dot_q5_0_avx2(int nb, const uint8_t *w, const int8_t *xq, const float *xd,
+                    const float *xs) {
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    float corr = 0.0f;
+    int b = 0;
+    for (; b + 1 < nb; b += 2, w += 44, xq += 64) {
+        const float d0 = F16(w), d1 = F16(w + 22);
+        acc0 = _mm256_fmadd_ps(udot_ps(q5_values(w), LOADX(xq)), _mm256_set1_ps(d0 * xd[b]),
+                               acc0);
+        acc1 = _mm256_fmadd_ps(udot_ps(q5_values(w + 22), LOADX(xq + 32)),
+                               _mm256_set1_ps(d1 * xd[b + 1]), acc1);
+        corr += d0 * xs[b] + d1 * xs[b + 1];
+    }
+    for (; b < nb; b++, w += 22, xq += 32) {
+        const float d0 = F16(w);
+        acc0 = _mm256_fmadd_ps(udot_ps(q5_values(w), LOADX(xq)), _mm256_set1_ps(d0 * xd[b]),
+                               acc0);
+        corr += d0 * xs[b];
+    }
+    return hsum_ps(_mm256_add_ps(acc0, acc1)) - 16.0f * corr;
+}
+
+float dot_q8_0_avx2(int nb, const uint8_t *w, const int8_t *xq, const float *xd,
+                    const float *xs) {
+    (void)xs;
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    int b = 0;
+    for (; b + 1 < nb; b += 2, w += 68, xq += 64) {
+        acc0 = _mm256_fmadd_ps(sdot_ps(LOADX(w + 2), LOADX(xq)), _mm256_set1_ps(F16(w) * xd[b]),
+                               acc0);
+        acc1 = _mm256_fmadd_ps(sdot_ps(LOADX(w + 36), LOADX(xq + 32)),
+                               _mm256_set1_ps(F16(w + 34) * xd[b + 1]), acc1);
+    }
+    for (; b < nb; b++, w += 34, xq += 32) {
+        acc0 = _mm256_fmadd_ps(sdot_ps(LOADX(w + 2), LOADX(xq)), _mm256_set1_ps(F16(w) * xd[b]),
+                               acc0);
+    }
+    return hsum_ps(_mm256_add_ps(acc0, acc1));
+}
+
+#endif /* DATASHARK_AVX2 */

@@ -1,0 +1,374 @@
+/* datashark.native._kernels: quantized-weight x float-activation matrix products for the engine.
+ *
+ * matmul(qtype, w_ptr, rows, cols, x, out): out (T, rows) = x (T, cols) @ W.T, where W is `rows`
+ * rows of GGML blocks at address w_ptr (a memory-mapped GGUF tensor; the caller keeps it alive).
+ * Quantized weights: x is rounded to Q8 activations once (see kernels.h), then each output is one
+ * integer-SIMD dot product read straight from the weight blocks. T == 1 is the decode matvec;
+ * T > 1 walks the weights in tiles of rows that stay in L1 while every activation row passes over
+ * them, so each weight byte comes from memory once per call. Rows are split over the pool's threads (pool.c);
+ * the GIL is released while computing.
+ * Not handled: weight types other than F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q4_K, Q6_K
+ * (ValueError), x/out layouts other than C-contiguous float32 (checked by the Python wrapper).
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <math.h>
+#include <stdlib.h>
+
+#include "kernels.h"
+#include "pool.h"
+
+enum { T_F32 = 0, T_F16 = 1, T_Q4_0 = 2, T_Q4_1 = 3, T_Q5_0 = 6, T_Q8_0 = 8, T_Q4_K = 12,
+       T_Q6_K = 14, T_BF16 = 30, N_TYPES = 31 };
+
+typedef struct {
+    int block_size, type_size;
+    dot_fn dot[2];   /* [scalar, simd] for quantized types */
+    fdot_fn fdot[2]; /* [scalar, simd] for float types */
+} kernel_info;
+
+#ifdef DATASHARK_AVX2
+#define PICK(s, v) {s, v}
+#else
+#define PICK(s, v) {s, s}
+#endif
+
+static const kernel_info KERNELS[N_TYPES] = {
+    [T_F32] = {1, 4, {0, 0}, PICK(fdot_f32_scalar, fdot_f32_avx2)},
+    [T_F16] = {1, 2, {0, 0}, PICK(fdot_f16_scalar, fdot_f16_avx2)},
+    [T_BF16] = {1, 2, {0, 0}, PICK(fdot_bf16_scalar, fdot_bf16_avx2)},
+    [T_Q4_0] = {32, 18, PICK(dot_q4_0_scalar, dot_q4_0_avx2), {0, 0}},
+    [T_Q4_1] = {32, 20, PICK(dot_q4_1_scalar, dot_q4_1_avx2), {0, 0}},
+    [T_Q5_0] = {32, 22, PICK(dot_q5_0_scalar, dot_q5_0_avx2), {0, 0}},
+    [T_Q8_0] = {32, 34, PICK(dot_q8_0_scalar, dot_q8_0_avx2), {0, 0}},
+    [T_Q4_K] = {256, 144, PICK(dot_q4_k_scalar, dot_q4_k_avx2), {0, 0}},
+    [T_Q6_K] = {256, 210, PICK(dot_q6_k_scalar, dot_q6_k_avx2), {0, 0}},
+};
+
+static int g_threads = 1;
+#ifdef DATASHARK_AVX2
+static int g_simd = 1;
+#else
+static int g_simd = 0;
+#endif
+
+#define ROW_TILE 8            /* weight rows kept in L1 while the activation rows pass */
+#define MIN_PARALLEL (1 << 15) /* below this many multiply-adds one thread is faster */
+#define CHUNK_WORK (1 << 15)   /* multiply-adds per chunk, at least */
+#define CHUNKS_PER_THREAD 8
+
+/* ------------------------------------------------------------ activation quantization */
+
+static void quantize_row_q8_scalar(int n, const float *x, int8_t *q, float *d, float *s) {
+    for (int b = 0; b < n / QK8; b++, x += QK8, q += QK8) {
+        float amax = 0.0f;
+        for (int i = 0; i < QK8; i++) {
+            const float a = fabsf(x[i]);
+            amax = a > amax ? a : amax;
+        }
+        const float db = amax / 127.0f;
+        const float id = db != 0.0f ? 1.0f / db : 0.0f;
+        int sum = 0;
+        for (int i = 0; i < QK8; i++) {
+            q[i] = (int8_t)nearbyintf(x[i] * id);
+            sum += q[i];
+        }
+        d[b] = db;
+        s[b] = db * (float)sum;
+    }
+}
+
+#ifdef DATASHARK_AVX2
+static void quantize_row_q8_avx2(int n, const float *x, int8_t *q, float *d, float *s) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    const __m256i perm = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    for (int b = 0; b < n / QK8; b++, x += QK8, q += QK8) {
+        __m256 v0 = _mm256_loadu_ps(x), v1 = _mm256_loadu_ps(x + 8);
+        __m256 v2 = _mm256_loadu_ps(x + 16), v3 = _mm256_loadu_ps(x + 24);
+        __m256 m = _mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(sign, v0), _mm256_andnot_ps(sign, v1)),
+                                 _mm256_max_ps(_mm256_andnot_ps(sign, v2), _mm256_andnot_ps(sign, v3)));
+        __m128 m4 = _mm_max_ps(_mm256_extractf128_ps(m, 1), _mm256_castps256_ps128(m));
+        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+        const float db = _mm_cvtss_f32(m4) / 127.0f;
+        const __m256 id = _mm256_set1_ps(db != 0.0f ? 1.0f / db : 0.0f);
+        const int rnd = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
+        __m256i i0 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v0, id), rnd));
+        __m256i i1 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v1, id), rnd));
+        __m256i i2 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v2, id), rnd));
+        __m256i i3 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v3, id), rnd));
+        __m256i t = _mm256_add_epi32(_mm256_add_epi32(i0, i1), _mm256_add_epi32(i2, i3));
+        __m128i t4 = _mm_add_epi32(_mm256_castsi256_si128(t), _mm256_extracti128_si256(t, 1));
+        t4 = _mm_hadd_epi32(t4, t4);
+        t4 = _mm_hadd_epi32(t4, t4);
+        i0 = _mm256_packs_epi32(i0, i1);
+        i2 = _mm256_packs_epi32(i2, i3);
+        i0 = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(i0, i2), perm);
+        _mm256_storeu_si256((__m256i *)q, i0);
+        d[b] = db;
+        s[b] = db * (float)_mm_cvtsi128_si32(t4);
+    }
+}
+#endif
+
+void quantize_row_q8(int n, const float *x, int8_t *q, float *d, float *s) {
+#ifdef DATASHARK_AVX2
+    if (g_simd) {
+        quantize_row_q8_avx2(n, x, q, d, s);
+        return;
+    }
+#endif
+    quantize_row_q8_scalar(n, x, q, d, s);
+}
+
+/* ------------------------------------------------------------ per-thread scratch */
+
+static _Thread_local void *scratch = NULL;
+static _Thread_local size_t scratch_size = 0;
+
+static void *get_scratch(size_t n) {
+    if (n > scratch_size) {
+        free(scratch);
+        scratch = aligned_alloc(64, (n + 63) / 64 * 64);
+        scratch_size = scratch ? n : 0;
+    }
+    return scratch;
+}
+
+/* ------------------------------------------------------------ matrix products */
+
+typedef struct {
+    const kernel_info *k;
+    const uint8_t *w;
+    size_t rb;                /* bytes per weight row */
+    Py_ssize_t rows, tiles_per_chunk;
+    int cols, nb, T;
+    const float *x;
+    int8_t *xq;
+    float *xd, *xs, *out;
+} matmul_job;
+
+/* a chunk of quantization work: activation row t */
+static void task_quantize(void *ctx, int t) {
+    const matmul_job *j = ctx;
+    quantize_row_q8(j->cols, j->x + (size_t)t * j->cols, j->xq + (size_t)t * j->cols,
+                    j->xd + (size_t)t * j->nb, j->xs + (size_t)t * j->nb);
+}
+
+/* a chunk of output: tiles of ROW_TILE weight rows, each against every activation row */
+static void task_quant_rows(void *ctx, int chunk) {
+    const matmul_job *j = ctx;
+    const dot_fn dot = j->k->dot[g_simd];
+    const Py_ssize_t end = (chunk + 1) * j->tiles_per_chunk * ROW_TILE;
+    for (Py_ssize_t r0 = chunk * j->tiles_per_chunk * ROW_TILE; r0 < end && r0 < j->rows;
+         r0 += ROW_TILE) {
+        const Py_ssize_t r1 = r0 + ROW_TILE < j->rows ? r0 + ROW_TILE : j->rows;
+        for (int t = 0; t < j->T; t++) {
+            const int8_t *q = j->xq + (size_t)t * j->cols;
+            const float *d = j->xd + (size_t)t * j->nb, *s = j->xs + (size_t)t * j->nb;
+            float *o = j->out + (size_t)t * j->rows;
+            for (Py_ssize_t r = r0; r < r1; r++) o[r] = dot(j->nb, j->w + (size_t)r * j->rb, q, d, s);
+        }
+    }
+}
+
+static void task_float_rows(void *ctx, int chunk) {
+    const matmul_job *j = ctx;
+    const fdot_fn fdot = j->k->fdot[g_simd];
+    const Py_ssize_t end = (chunk + 1) * j->tiles_per_chunk * ROW_TILE;
+    for (Py_ssize_t r0 = chunk * j->tiles_per_chunk * ROW_TILE; r0 < end && r0 < j->rows;
+         r0 += ROW_TILE) {
+        const Py_ssize_t r1 = r0 + ROW_TILE < j->rows ? r0 + ROW_TILE : j->rows;
+        for (int t = 0; t < j->T; t++) {
+            const float *x = j->x + (size_t)t * j->cols;
+            float *o = j->out + (size_t)t * j->rows;
+            for (Py_ssize_t r = r0; r < r1; r++) o[r] = fdot(j->cols, j->w + (size_t)r * j->rb, x);
+        }
+    }
+}
+
+/* split rows into chunks of whole tiles: enough chunks to balance threads on a busy machine,
+ * each big enough that claiming it costs little */
+static int plan_chunks(matmul_job *j, int threads) {
+    const Py_ssize_t tiles = (j->rows + ROW_TILE - 1) / ROW_TILE;
+    const double work = (double)j->rows * j->cols * j->T;
+    Py_ssize_t n = threads <= 1 || work < MIN_PARALLEL ? 1 : (Py_ssize_t)(work / CHUNK_WORK);
+    if (n > CHUNKS_PER_THREAD * threads) n = CHUNKS_PER_THREAD * threads;
+    if (n > tiles) n = tiles;
+    if (n < 1) n = 1;
+    j->tiles_per_chunk = (tiles + n - 1) / n;
+    return (int)((tiles + j->tiles_per_chunk - 1) / j->tiles_per_chunk);
+}
+
+static int matmul_quant(const kernel_info *k, const uint8_t *w, Py_ssize_t rows, int cols, int T,
+                        const float *x, float *out, int threads) {
+    matmul_job j = {k, w, (size_t)cols / k->block_size * k->type_size, rows, 0, cols, cols / QK8,
+                    T, x, NULL, NULL, NULL, out};
+    uint8_t *buf = get_scratch((size_t)T * cols + 2 * sizeof(float) * (size_t)T * j.nb + 64);
+    if (!buf) return -1;
+    j.xq = (int8_t *)buf;
+    j.xd = (float *)(buf + ((size_t)T * cols + 63) / 64 * 64);
+    j.xs = j.xd + (size_t)T * j.nb;
+    if (T >= 4 * threads && threads > 1) {
+        pool_run(task_quantize, &j, T, threads);
+    } else {
+        for (int t = 0; t < T; t++) task_quantize(&j, t);
+    }
+    pool_run(task_quant_rows, &j, plan_chunks(&j, threads), threads);
+    return 0;
+}
+
+static void matmul_float(const kernel_info *k, const uint8_t *w, Py_ssize_t rows, int cols, int T,
+                         const float *x, float *out, int threads) {
+    matmul_job j = {k, w, (size_t)cols * k->type_size, rows, 0, cols, 0, T, x, NULL, NULL, NULL,
+                    out};
+    pool_run(task_float_rows, &j, plan_chunks(&j, threads), threads);
+}
+
+/* ------------------------------------------------------------ Python bindings */
+
+static int get_f32_buffer(PyObject *obj, Py_buffer *view, int writable, const char *what) {
+    int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0);
+    if (PyObject_GetBuffer(obj, view, flags) < 0) return -1;
+    if (view->itemsize != 4 || !view->format || view->format[strlen(view->format) - 1] != 'f') {
+        PyErr_Format(PyExc_TypeError, "%s must be a C-contiguous float32 array", what);
+        PyBuffer_Release(view);
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *py_matmul(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    (void)self;
+    if (nargs != 6) {
+        PyErr_SetString(PyExc_TypeError, "matmul(qtype, w_ptr, rows, cols, x, out)");
+        return NULL;
+    }
+    const long qtype = PyLong_AsLong(args[0]);
+    const uint8_t *w = (const uint8_t *)PyLong_AsVoidPtr(args[1]);
+    const Py_ssize_t rows = PyLong_AsSsize_t(args[2]);
+    const Py_ssize_t cols = PyLong_AsSsize_t(args[3]);
+    if (PyErr_Occurred()) return NULL;
+    if (qtype < 0 || qtype >= N_TYPES || KERNELS[qtype].block_size == 0) {
+        PyErr_Format(PyExc_ValueError, "matmul: unsupported weight type %ld", qtype);
+        return NULL;
+    }
+    const kernel_info *k = &KERNELS[qtype];
+    if (!w || rows <= 0 || cols <= 0 || cols > INT32_MAX / 4 || cols % k->block_size ||
+        (k->block_size > 1 && cols % QK8)) {
+        PyErr_Format(PyExc_ValueError, "matmul: bad weight (rows=%zd, cols=%zd)", rows, cols);
+        return NULL;
+    }
+    Py_buffer xv, ov;
+    if (get_f32_buffer(args[4], &xv, 0, "x") < 0) return NULL;
+    if (get_f32_buffer(args[5], &ov, 1, "out") < 0) {
+        PyBuffer_Release(&xv);
+        return NULL;
+    }
+    const Py_ssize_t T = xv.len / (4 * cols);
+    int rc = 0;
+    if (T <= 0 || T > INT32_MAX || xv.len != T * 4 * cols || ov.len != T * 4 * rows) {
+        PyErr_Format(PyExc_ValueError, "matmul: x has %zd bytes and out %zd bytes for a %zd x %zd weight",
+                     xv.len, ov.len, rows, cols);
+        rc = -1;
+    } else {
+        const int nth = g_threads;
+        Py_BEGIN_ALLOW_THREADS
+        if (k->block_size == 1) {
+            matmul_float(k, w, rows, (int)cols, (int)T, xv.buf, ov.buf, nth);
+        } else {
+            rc = matmul_quant(k, w, rows, (int)cols, (int)T, xv.buf, ov.buf, nth);
+        }
+        Py_END_ALLOW_THREADS
+        if (rc < 0) PyErr_NoMemory();
+    }
+    PyBuffer_Release(&xv);
+    PyBuffer_Release(&ov);
+    if (rc < 0) return NULL;
+    Py_RETURN_NONE;
+}
+
+/* quantize_q8(x, q, d, s): Q8 activations of x (n floats) into int8 q, float32 d and s (tests) */
+static PyObject *py_quantize_q8(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    (void)self;
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "quantize_q8(x, q, d, s)");
+        return NULL;
+    }
+    Py_buffer xv, qv, dv, sv;
+    if (get_f32_buffer(args[0], &xv, 0, "x") < 0) return NULL;
+    if (PyObject_GetBuffer(args[1], &qv, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE) < 0) {
+        PyBuffer_Release(&xv);
+        return NULL;
+    }
+    if (get_f32_buffer(args[2], &dv, 1, "d") < 0) {
+        PyBuffer_Release(&xv);
+        PyBuffer_Release(&qv);
+        return NULL;
+    }
+    if (get_f32_buffer(args[3], &sv, 1, "s") < 0) {
+        PyBuffer_Release(&xv);
+        PyBuffer_Release(&qv);
+        PyBuffer_Release(&dv);
+        return NULL;
+    }
+    const Py_ssize_t n = xv.len / 4;
+    int ok = n % QK8 == 0 && qv.len == n && dv.len == n / QK8 * 4 && sv.len == dv.len;
+    if (ok) quantize_row_q8((int)n, xv.buf, qv.buf, dv.buf, sv.buf);
+    else PyErr_SetString(PyExc_ValueError, "quantize_q8: sizes do not match (n % 32 == 0)");
+    PyBuffer_Release(&xv);
+    PyBuffer_Release(&qv);
+    PyBuffer_Release(&dv);
+    PyBuffer_Release(&sv);
+    if (!ok) return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *py_set_threads(PyObject *self, PyObject *arg) {
+    (void)self;
+    const long n = PyLong_AsLong(arg);
+    if (n == -1 && PyErr_Occurred()) return NULL;
+    if (n < 1 || n > 1024) {
+        PyErr_SetString(PyExc_ValueError, "threads must be between 1 and 1024");
+        return NULL;
+    }
+    g_threads = (int)n;
+    Py_RETURN_NONE;
+}
+
+/* set_simd(on) -> bool: use the SIMD kernels (default when compiled in); returns the new state */
+static PyObject *py_set_simd(PyObject *self, PyObject *arg) {
+    (void)self;
+    const int on = PyObject_IsTrue(arg);
+    if (on < 0) return NULL;
+#ifdef DATASHARK_AVX2
+    g_simd = on;
+#endif
+    return PyBool_FromLong(g_simd);
+}
+
+static PyObject *py_simd_name(PyObject *self, PyObject *unused) {
+    (void)self;
+    (void)unused;
+#ifdef DATASHARK_AVX2
+    return PyUnicode_FromString(g_simd ? "avx2" : "scalar");
+#else
+    return PyUnicode_FromString("scalar");
+#endif
+}
+
+static PyMethodDef methods[] = {
+    {"matmul", (PyCFunction)(void (*)(void))py_matmul, METH_FASTCALL,
+     "matmul(qtype, w_ptr, rows, cols, x, out)"},
+    {"quantize_q8", (PyCFunction)(void (*)(void))py_quantize_q8, METH_FASTCALL,
+     "quantize_q8(x, q, d, s)"},
+    {"set_threads", py_set_threads, METH_O, "set_threads(n)"},
+    {"set_simd", py_set_simd, METH_O, "set_simd(on) -> bool"},
+    {"simd_name", py_simd_name, METH_NOARGS, "simd_name() -> str"},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_kernels",
+                                    "DataShark quantized matmul kernels", -1, methods};
+
+PyMODINIT_FUNC PyInit__kernels(void) { return PyModule_Create(&module); }
