@@ -94,6 +94,7 @@ class LoopbackUpstream:
     def stop(self) -> None:
         if self._server is not None and self._thread is not None:
             self._server.should_exit = True
+            self._server.force_exit = True  # do not wait for a deliberately slow reply
             self._thread.join(timeout=10)
             self._server = None
 
