@@ -118,7 +118,7 @@ class Model:
             from datashark.engine.tokenizer import load_tokenizer
 
             try:
-                self._tokenizer = load_tokenizer(self.metadata)
+                self._tokenizer = load_tokenizer(self.metadata, str(self.path))
             except ValueError as exc:
                 if isinstance(exc, ModelFormatError):
                     raise
