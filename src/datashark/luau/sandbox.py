@@ -1,0 +1,200 @@
+"""Run Roblox scripts in a Luau sandbox with a fake Roblox API, in a child process.
+
+`run_sandbox(scripts, check)` starts `python -m datashark.luau.runner`, which loads the scripts
+into a fresh pluau VM (memory limit, time interrupt) next to a Roblox API written in Luau
+(`roblox_api/*.luau`), starts them like a Roblox server would, lets them settle, then runs the
+optional `check`. The parent kills the child when it runs past its time limit, so an infinite
+loop, a memory bomb or a crash of the VM never harms the calling process.
+
+What scripts see
+- `game`, `workspace`, `script`, `Instance.new`, services via `game:GetService` (Players,
+  Workspace, ReplicatedStorage, ServerScriptService, ServerStorage, StarterGui, StarterPlayer,
+  StarterPack, TweenService, RunService, Lighting, DataStoreService, UserInputService,
+  ContextActionService, Debris, HttpService (JSON only), CollectionService, SoundService,
+  TeleportService, BadgeService, MarketplaceService, Teams, Chat, TextService, PhysicsService,
+  PathfindingService, MessagingService, ProximityPromptService, ...), the value types (Vector3,
+  Vector2, CFrame, Color3, BrickColor, UDim, UDim2, TweenInfo, NumberRange, NumberSequence,
+  ColorSequence, Ray, RaycastParams, OverlapParams, Random, DateTime) and Enum.
+- A VIRTUAL clock: `task.wait(3)`, `wait`, `task.delay`, `Debris`, tweens, `os.clock()`,
+  `tick()` and `os.time()` advance with simulated time only, so `while true do task.wait(1) end`
+  loops cost no real time and simply stop when the run ends.
+- Not reachable: io, loadstring/load, getfenv/setfenv, debug (beyond traceback), the network,
+  os beyond time/clock/date/difftime. `require` accepts only ModuleScript instances given to the
+  sandbox (the Roblox meaning of require); anything else is an error.
+
+How scripts run
+- `Script`s start when they are under Workspace or ServerScriptService; a missing parent path
+  under Workspace is created as an anchored Part (so `script.Parent.Touched` works).
+- `LocalScript`s need a client: when any LocalScript is given, a local player "Player1" joins
+  after the server scripts started (like Play Solo): `Players.LocalPlayer` exists, scripts in
+  StarterPlayerScripts, StarterCharacterScripts and StarterGui are copied into the player and
+  run.
+- `ModuleScript`s run when required.
+- Uncaught errors in any script thread fail the run (stage "run") with the Roblox-style message
+  "<Path.To.Script>:<line>: <message>".
+
+Check helpers (available to `check` and `setup` code, besides all the globals above)
+- `advance(seconds)`: let simulated time pass (threads, frames, tweens run); `clock()`.
+- `spawnPlayer(name) -> player, character`; `removePlayer(player)`; `respawn(player)`;
+  `localPlayer()`; `humanoidOf(player|character)`; `rootOf(player|character)`;
+  `moveTo(player|character, Vector3)`; `chat(player, message)` (fires Player.Chatted).
+- `find("Workspace.Door")`; `findScript(name)`; `findPart(name)`; `findScriptPart(name)` (the
+  part a script named `name` sits in, else a part with that name, else the first part holding
+  any script); `makePart({Name=..., Position=..., Size=...})` (anchored, in Workspace).
+- `touch(part, character|part)` / `untouch(...)` fire Touched / TouchEnded (with the
+  character's LeftFoot); `click(guiButton)` fires MouseButton1Click and Activated;
+  `clickDetector(partOrDetector, player)` fires ClickDetector.MouseClick;
+  `triggerPrompt(partOrPrompt, player)` fires ProximityPrompt.Triggered (after HoldDuration);
+  `pressKey(Enum.KeyCode.X)`, `releaseKey(...)`, `tapKey(...)` fire UserInputService input
+  events and ContextActionService actions; `jumpRequest()`; `setState(humanoid, state)`.
+- `fireServer(remote, player, ...)`, `invokeServer(remoteFunction, player, ...)`,
+  `fireClient(remote, ...)`, `clientEvents(remote)` (recorded FireClient/FireAllClients).
+- `dataStore(name) -> {key = value}`, `setDataStore(name, key, value)`, `dataStoreCalls()`,
+  `teleports()`, `badges()`, `purchases()`, `setOwnsGamePass(userId, passId)`,
+  `purchaseProduct(player, productId)`, `shutdown()` (players leave, BindToClose runs).
+- `logs()`, `printed(text)`, `scriptErrors()`, `near(a, b, eps)`, `assertEq(a, b, msg)`,
+  `assertNear(a, b, eps, msg)`.
+A check returns true, or fails by erroring or returning `false, "message"`.
+
+Does not handle: physics (no gravity, collisions or velocities acting; Touched fires only from
+helpers), rendering, real HTTP, MemoryStoreService, parallel Luau (Actors run serially).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+
+Stage = str  # "compile" | "run" | "check" | "timeout" | "memory" | "crash"
+SCRIPT_CLASSES = ("Script", "LocalScript", "ModuleScript")
+STARTUP_GRACE_S = 15.0  # starting Python and loading the API, on a busy machine
+MAX_SCRIPTS = 32
+MAX_SOURCE_CHARS = 200_000
+
+
+@dataclass(frozen=True)
+class SandboxScript:
+    """A script to place in the fake game: `parent_path` like "Workspace.KillBrick"."""
+
+    name: str
+    class_name: str = "Script"
+    parent_path: str = "ServerScriptService"
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class SandboxResult:
+    """Outcome of a sandbox run.
+
+    `stage` is where it stopped: "compile", "run", "check", "timeout", "memory" or "crash"; on
+    success it is "check" when a check ran, else "run". `line`/`script` locate the error when
+    it names a place; `log` holds print/warn/error output.
+    """
+
+    ok: bool
+    stage: Stage
+    error: str | None = None
+    log: tuple[str, ...] = field(default_factory=tuple)
+    line: int | None = None
+    script: str | None = None
+    elapsed_ms: float = 0.0
+    virtual_s: float | None = None
+
+
+def _validate(scripts: list[SandboxScript]) -> str | None:
+    if len(scripts) > MAX_SCRIPTS:
+        return f"too many scripts ({len(scripts)} > {MAX_SCRIPTS})"
+    for s in scripts:
+        if not isinstance(s, SandboxScript):
+            return f"scripts must be SandboxScript objects, got {type(s).__name__}"
+        if s.class_name not in SCRIPT_CLASSES:
+            return f"script {s.name!r}: class_name must be one of {', '.join(SCRIPT_CLASSES)}"
+        if not s.name or "." in s.name:
+            return f"script name {s.name!r} must be non-empty and contain no '.'"
+        if not isinstance(s.source, str) or len(s.source) > MAX_SOURCE_CHARS:
+            return f"script {s.name!r}: source must be a string of at most {MAX_SOURCE_CHARS}"
+    return None
+
+
+def run_sandbox(
+    scripts: list[SandboxScript],
+    check: str | None = None,
+    timeout_s: float = 2.0,
+    memory_mb: int = 64,
+    setup: str | None = None,
+) -> SandboxResult:
+    """Run `scripts` (then `check`) in a child process; never raises for bad scripts.
+
+    `timeout_s` bounds the Luau run in real seconds (simulated time is free); `memory_mb` is
+    the VM's memory limit. `setup` is optional Luau run before the scripts start, with the
+    check helpers, to build the world the scripts expect.
+    """
+    started = time.monotonic()
+    problem = _validate(scripts)
+    if problem is not None:
+        return SandboxResult(False, "compile", problem)
+    request = {
+        "scripts": [
+            {
+                "name": s.name,
+                "class_name": s.class_name,
+                "parent_path": s.parent_path,
+                "source": s.source,
+            }
+            for s in scripts
+        ],
+        "check": check,
+        "setup": setup,
+        "timeout_s": float(timeout_s),
+        "memory_mb": int(memory_mb),
+    }
+    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "datashark.luau.runner"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    try:
+        out, err = proc.communicate(
+            json.dumps(request).encode(), timeout=timeout_s + STARTUP_GRACE_S
+        )
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        return SandboxResult(
+            False,
+            "timeout",
+            f"time limit of {timeout_s:g} s exceeded (sandbox process killed)",
+            elapsed_ms=_ms(started),
+        )
+    elapsed = _ms(started)
+    try:
+        data = json.loads(out.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        tail = err.decode("utf-8", "replace").strip().splitlines()[-3:]
+        return SandboxResult(
+            False,
+            "crash",
+            f"sandbox process exited with code {proc.returncode}: {' | '.join(tail)}",
+            elapsed_ms=elapsed,
+        )
+    return SandboxResult(
+        ok=bool(data.get("ok")),
+        stage=str(data.get("stage")),
+        error=data.get("error"),
+        log=tuple(str(x) for x in data.get("log") or ()),
+        line=data.get("line"),
+        script=data.get("script"),
+        elapsed_ms=elapsed,
+        virtual_s=data.get("virtual_s"),
+    )
+
+
+def _ms(started: float) -> float:
+    return round((time.monotonic() - started) * 1000, 1)
