@@ -83,6 +83,7 @@ class Model:
         template = file.metadata.get("tokenizer.chat_template")
         self.chat_template: str | None = template if isinstance(template, str) else None
         self._tokenizer: Any = None
+        self._chat: Any = None
         self._lock = threading.Lock()
 
     @classmethod
@@ -126,17 +127,14 @@ class Model:
         return self._tokenizer
 
     def render_chat(self, messages: list[dict], add_generation_prompt: bool = True) -> str:
-        """OpenAI-style messages rendered with the file's `tokenizer.chat_template` (Jinja2)."""
-        from datashark.engine.chat_template import render_chat
+        """OpenAI-style messages rendered with the file's `tokenizer.chat_template` (Jinja2;
+        ChatML when the file has none). Special tokens come out as text: encode the result with
+        parse_special=True."""
+        if self._chat is None:
+            from datashark.engine.chat_template import load_chat_template
 
-        tok = self.tokenizer
-        return render_chat(
-            self.chat_template,
-            messages,
-            add_generation_prompt=add_generation_prompt,
-            bos_token=_token_text(tok, tok.bos_id),
-            eos_token=_token_text(tok, tok.eos_id),
-        )
+            self._chat = load_chat_template(self.metadata, self.tokenizer)
+        return self._chat.render(messages, add_generation_prompt=add_generation_prompt)
 
     # -- the batching path -------------------------------------------------------------------
     def new_sequence(self, max_tokens: int | None = None) -> Sequence:
@@ -217,11 +215,13 @@ class Model:
 
 
 class TokenStream(Iterator[int]):
-    """Iterator of token ids generated for one prompt; also the text and timings so far.
+    """Iterator of the token ids generated for one prompt (an end-of-generation token that
+    finishes it is not yielded); also the text and timings so far.
 
     `text` is the text released so far (held back while it could start a stop string);
     `finish_reason` is None until the end, then "stop" or "length". Timings: `prefill_s` (the
-    prompt's forward passes), `decode_s` (every later step: sampling + forward).
+    prompt's forward passes), `decode_s` (every later step: sampling and `n_decoded` forward
+    passes of one token).
     """
 
     def __init__(self, model: Model, prompt_ids: list[int], params: Any) -> None:
@@ -245,7 +245,9 @@ class TokenStream(Iterator[int]):
         self.finish_reason: str | None = None
         self.prefill_s = 0.0
         self.decode_s = 0.0
-        self.n_generated = 0
+        self.n_generated = 0  # tokens yielded
+        self.n_decoded = 0  # forward passes after the prompt's
+        self._eog = frozenset() if params.ignore_eos else model.tokenizer.eog_ids
         self._logits: np.ndarray | None = None
 
     def __iter__(self) -> TokenStream:
@@ -260,18 +262,20 @@ class TokenStream(Iterator[int]):
                 t0 = time.perf_counter()
             token = int(self.gen.sampler.sample(self._logits, self.history))
             self.history.append(token)
-            n_before = len(self.gen.token_ids)
             delta, finish = self.gen.push(token)
-            self.text += delta
             if finish is None and self.seq.n_tokens >= self.seq.max_tokens:
-                finish = "length"  # the context is full
+                delta += self.gen.close("length")  # the context is full
+                finish = "length"
+            self.text += delta
             if finish is None:
                 self._logits = self.model.decode([self.seq], [token])[0]
+                self.n_decoded += 1
             else:
                 self.finish_reason = finish
                 self.seq.free()
             self.decode_s += time.perf_counter() - t0
-            if len(self.gen.token_ids) > n_before:
+            eog = finish == "stop" and token in self._eog
+            if not eog:
                 self.n_generated += 1
                 return token
         raise StopIteration
@@ -281,15 +285,5 @@ class TokenStream(Iterator[int]):
         if not self.seq.freed:
             self.seq.free()
         if self.finish_reason is None:
+            self.text += self.gen.close("stop")
             self.finish_reason = "stop"
-
-
-def _token_text(tok: Any, token_id: int | None) -> str:
-    if token_id is None:
-        return ""
-    try:
-        return (
-            tok.decode([token_id]) if not hasattr(tok, "token_text") else tok.token_text(token_id)
-        )
-    except Exception:  # noqa: BLE001 - a template without bos/eos still renders
-        return ""
