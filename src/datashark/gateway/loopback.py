@@ -77,7 +77,12 @@ class LoopbackUpstream:
         sock.bind(("127.0.0.1", 0))
         self.port = sock.getsockname()[1]
         config = uvicorn.Config(
-            self._app, log_level="critical", lifespan="off", interface="asgi3", access_log=False, timeout_keep_alive=30
+            self._app,
+            log_level="critical",
+            lifespan="off",
+            interface="asgi3",
+            access_log=False,
+            timeout_keep_alive=30,
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(

@@ -132,6 +132,11 @@ class GatewaySettings(BaseSettings):
         validation_alias=_env("LOCAL_THREADS"),
         description="Engine threads for the local provider (default: all cores).",
     )
+    local_max_tokens: int = Field(
+        256,
+        validation_alias=_env("LOCAL_MAX_TOKENS"),
+        description="Most tokens the local model writes per answer.",
+    )
     local_timeout_s: float = Field(
         120.0,
         validation_alias=_env("LOCAL_TIMEOUT_S"),

@@ -48,7 +48,12 @@ def build_flow(settings: GatewaySettings) -> GenerateFlow:
     specs = provider_specs(settings)
     providers = [
         build_provider(
-            s, search, render_template, settings.templates_threshold, settings.local_threads
+            s,
+            search,
+            render_template,
+            settings.templates_threshold,
+            settings.local_threads,
+            settings.local_max_tokens,
         )
         for s in specs
     ]

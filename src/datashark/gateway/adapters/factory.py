@@ -20,9 +20,10 @@ def build_provider(
     render: RenderFn | None,
     templates_threshold: float,
     local_threads: int | None,
+    local_max_tokens: int,
 ) -> Provider:
     if spec.kind == "local":
-        return LocalProvider(spec.model_path, spec.model, local_threads)
+        return LocalProvider(spec.model_path, spec.model, local_threads, local_max_tokens)
     if spec.kind == "templates":
         return TemplatesProvider(search, render, templates_threshold)
     if spec.kind == "openai_compatible":

@@ -42,11 +42,14 @@ def resolve_local_model(model_path: str | None, model_name: str) -> tuple[Path |
 class LocalProvider:
     kind = "local"
 
-    def __init__(self, model_path: str | None, model_name: str, threads: int | None) -> None:
+    def __init__(
+        self, model_path: str | None, model_name: str, threads: int | None, max_tokens: int
+    ) -> None:
         self.name = "local"
         self._path, self._why = resolve_local_model(model_path, model_name)
-        self.model = self._path.stem if self._path else model_name
+        self.model = self._path.stem if model_path and self._path else model_name
         self._threads = threads
+        self._max_tokens = max_tokens  # small local models only degrade past a few hundred tokens
         self._model: Any = None
         self._load_lock = threading.Lock()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="datashark-local")
@@ -77,7 +80,7 @@ class LocalProvider:
         prompt = model.render_chat([m.as_dict() for m in request.messages])
         ids = model.tokenizer.encode(prompt)
         params = SamplingParams(
-            max_tokens=request.max_tokens,
+            max_tokens=min(request.max_tokens, self._max_tokens),
             temperature=request.temperature,
             top_p=0.95,
             repetition_penalty=1.1,
