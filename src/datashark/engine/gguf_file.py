@@ -156,9 +156,17 @@ def _parse(path: Path, mm: mmap.mmap, size: int) -> GGUFFile:
     n_tensors = cur.u64()
     n_kv = cur.u64()
     if n_kv > cur.remaining // _MIN_KV_BYTES:
-        raise ModelFormatError(path, f"metadata count {n_kv} cannot fit in a {size}-byte file")
+        raise ModelFormatError(
+            path,
+            f"header announces {n_kv} metadata entries, more than a {size}-byte file can hold "
+            f"(truncated or corrupt)",
+        )
     if n_tensors > cur.remaining // _MIN_TENSOR_INFO_BYTES:
-        raise ModelFormatError(path, f"tensor count {n_tensors} cannot fit in a {size}-byte file")
+        raise ModelFormatError(
+            path,
+            f"header announces {n_tensors} tensors, more than a {size}-byte file can hold "
+            f"(truncated or corrupt)",
+        )
 
     metadata: dict[str, object] = {}
     value_types: dict[str, GGUFValueType] = {}

@@ -1,0 +1,225 @@
+"""Kernels: native (SIMD and scalar C) and NumPy matmul agree with a float64 reference.
+
+What the kernels compute: for quantized weights the activations are rounded to int8 per block of
+32 (`quantize_activations`, llama.cpp's Q8 approach), so the float64 reference is the dequantized
+weights (float64) times exactly those rounded activations (q * d in float64), not the raw float
+x; the rounding itself is checked separately (bit-identical in C and NumPy, error <= d / 2). Float
+weights (F32, F16, BF16) use x unchanged and are compared with float64 of x directly.
+"Relative error" is max |y - ref| / max |ref| over the whole output.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from gguf import GGMLQuantizationType as QT
+from gguf import quants as gq
+
+from datashark import native
+from datashark.engine.quants import FORMATS, dequantize
+from datashark.engine.tensor import QTensor
+from datashark.native.fallback import (
+    FLOAT_TYPES,
+    get_rows_numpy,
+    matmul_numpy,
+    quantize_activations,
+)
+
+ALL_TYPES = [QT.F32, QT.F16, QT.BF16, QT.Q8_0, QT.Q4_0, QT.Q4_1, QT.Q5_0, QT.Q4_K, QT.Q6_K]
+TOL = 1e-5
+
+needs_native = pytest.mark.skipif(
+    os.environ.get("DATASHARK_NO_NATIVE", "") not in ("", "0"),
+    reason="DATASHARK_NO_NATIVE is set: the C kernels are deliberately off",
+)
+
+
+def make_weight(rng: np.random.Generator, qtype: QT, rows: int, cols: int) -> QTensor:
+    """A random weight matrix in `qtype`: quantized by gguf-py where it can, else random blocks."""
+    fmt = FORMATS[qtype]
+    if qtype in (QT.Q4_K, QT.Q6_K):
+        raw = rng.integers(
+            0, 256, size=(rows * cols // fmt.block_size, fmt.type_size), dtype=np.uint8
+        )
+        for off in (0, 2) if qtype == QT.Q4_K else (208,):
+            scale = (rng.standard_normal(raw.shape[0]) * 0.01).astype(np.float16)
+            raw[:, off : off + 2] = scale.view(np.uint8).reshape(-1, 2)
+    else:
+        w = rng.standard_normal((rows, cols)).astype(np.float32)
+        raw = np.ascontiguousarray(gq.quantize(w, qtype)).view(np.uint8)
+    return QTensor.from_bytes("w", qtype, (rows, cols), raw)
+
+
+def reference(w: QTensor, x: np.ndarray) -> np.ndarray:
+    """float64 of exactly what the kernels multiply: dequantized weights x (rounded) activations."""
+    w64 = dequantize(w.data, w.qtype).astype(np.float64).reshape(w.rows, w.cols)
+    if int(w.qtype) in FLOAT_TYPES:
+        x64 = x.astype(np.float64)
+    else:
+        q, d = quantize_activations(x)
+        T = x.shape[0]
+        x64 = (q.reshape(T, -1, 32).astype(np.float64) * d[..., None].astype(np.float64)).reshape(
+            T, -1
+        )
+    return x64 @ w64.T
+
+
+def rel_err(y: np.ndarray, ref: np.ndarray) -> float:
+    return float(np.abs(y.astype(np.float64) - ref).max() / np.abs(ref).max())
+
+
+def shapes(qtype: QT) -> list[tuple[int, int, int]]:
+    """(T, rows, cols): odd T, odd rows, cols an odd number of blocks (odd cols for floats)."""
+    block = FORMATS[qtype].block_size
+    cols = 37 if block == 1 else 3 * block if block == 256 else 7 * block
+    return [(1, 37, cols), (3, 129, cols), (7, 131, 5 * block if block > 1 else 301)]
+
+
+@pytest.mark.parametrize("qtype", ALL_TYPES, ids=lambda t: t.name)
+def test_numpy_matmul_matches_float64(qtype: QT, rng: np.random.Generator) -> None:
+    for T, rows, cols in shapes(qtype):
+        w = make_weight(rng, qtype, rows, cols)
+        x = rng.standard_normal((T, cols)).astype(np.float32)
+        y = matmul_numpy(w, x)
+        assert y.shape == (T, rows)
+        assert rel_err(y, reference(w, x)) < TOL, (T, rows, cols)
+
+
+@needs_native
+@pytest.mark.parametrize("simd", [True, False], ids=["simd", "scalar"])
+@pytest.mark.parametrize("qtype", ALL_TYPES, ids=lambda t: t.name)
+def test_native_matmul_matches_float64_and_numpy(
+    qtype: QT, simd: bool, rng: np.random.Generator
+) -> None:
+    lib = native._lib
+    assert lib is not None
+    lib.set_simd(simd)
+    if not simd:
+        assert lib.simd_name() == "scalar"
+    try:
+        for T, rows, cols in shapes(qtype):
+            w = make_weight(rng, qtype, rows, cols)
+            x = (rng.standard_normal((T, cols)) * 3).astype(np.float32)
+            ref = reference(w, x)
+            y = native.matmul(w, x)
+            assert y.shape == (T, rows)
+            assert rel_err(y, ref) < TOL, (T, rows, cols)
+            assert rel_err(y, matmul_numpy(w, x).astype(np.float64)) < TOL  # native == fallback
+            if T == 1:  # the 1-D form is the same matvec
+                np.testing.assert_array_equal(native.matmul(w, x[0]), y[0])
+    finally:
+        lib.set_simd(True)
+
+
+@needs_native
+@pytest.mark.parametrize("qtype", [QT.Q4_1, QT.Q4_K, QT.F16], ids=lambda t: t.name)
+def test_threads_do_not_change_results(qtype: QT, rng: np.random.Generator) -> None:
+    """Each output is one dot product in one thread: any thread count gives identical bits."""
+    w = make_weight(rng, qtype, 517, 4 * 256)
+    x = rng.standard_normal((9, 4 * 256)).astype(np.float32)
+    before = native.get_threads()
+    try:
+        native.set_threads(1)
+        one = native.matmul(w, x)
+        native.set_threads(3)
+        three = native.matmul(w, x)
+        out = np.full((9, 517), np.nan, dtype=np.float32)
+        native.matmul(w, x, out=out)
+    finally:
+        native.set_threads(before)
+    np.testing.assert_array_equal(one, three)
+    np.testing.assert_array_equal(one, out)
+
+
+@needs_native
+def test_native_activation_rounding_is_bit_identical_to_numpy(rng: np.random.Generator) -> None:
+    lib = native._lib
+    x = (rng.standard_normal(32 * 41) * rng.uniform(0.001, 100, 32 * 41)).astype(np.float32)
+    x[:32] = 0.0  # a zero block: scale 0, all q 0
+    x[32:64] = 0.5  # ties round half to even
+    q_ref, d_ref = quantize_activations(x.reshape(1, -1))
+    for simd in (True, False):
+        lib.set_simd(simd)
+        q = np.empty(x.size, np.int8)
+        d = np.empty(x.size // 32, np.float32)
+        s = np.empty(x.size // 32, np.float32)
+        lib.quantize_q8(x, q, d, s)
+        np.testing.assert_array_equal(q, q_ref[0])
+        np.testing.assert_array_equal(d.view(np.uint32), d_ref[0].view(np.uint32))
+        np.testing.assert_allclose(s, d * q.reshape(-1, 32).sum(axis=1, dtype=np.int64), rtol=1e-6)
+    lib.set_simd(True)
+
+
+def test_activation_rounding_error_is_half_a_step(rng: np.random.Generator) -> None:
+    x = (rng.standard_normal((5, 320)) * 7).astype(np.float32)
+    q, d = quantize_activations(x)
+    assert np.abs(q.astype(np.int32)).max() <= 127
+    back = q.reshape(5, -1, 32).astype(np.float64) * d[..., None]
+    err = np.abs(back - x.reshape(5, -1, 32))
+    assert (err <= d[..., None].astype(np.float64) * 0.5 * (1 + 1e-6)).all()
+
+
+@pytest.mark.parametrize("qtype", ALL_TYPES, ids=lambda t: t.name)
+def test_get_rows_dequantizes_the_rows(qtype: QT, rng: np.random.Generator) -> None:
+    block = FORMATS[qtype].block_size
+    w = make_weight(rng, qtype, 23, 2 * max(block, 32))
+    ids = np.array([5, 0, 22, 5])
+    full = w.dequantize()
+    for fn in (native.get_rows, get_rows_numpy):
+        rows = fn(w, ids)
+        assert rows.dtype == np.float32 and rows.shape == (4, w.cols)
+        np.testing.assert_array_equal(rows, full[ids])
+    with pytest.raises(IndexError, match=r"\[0, 23\)"):
+        native.get_rows(w, np.array([23]))
+
+
+def test_matmul_rejects_bad_shapes(rng: np.random.Generator) -> None:
+    w = make_weight(rng, QT.Q8_0, 8, 64)
+    with pytest.raises(ValueError, match="shape"):
+        native.matmul(w, np.zeros((2, 63), np.float32))
+    with pytest.raises(ValueError):
+        native.matmul(w, np.zeros((2, 64), np.float32), out=np.zeros((2, 7), np.float32))
+    with pytest.raises(ValueError, match="out must be"):
+        native.matmul(w, np.zeros((2, 64), np.float32), out=np.zeros((2, 8), np.float64))
+    # float64 or non-contiguous activations are converted, not rejected
+    x = rng.standard_normal((64, 3)).T
+    np.testing.assert_allclose(
+        native.matmul(w, x), native.matmul(w, np.ascontiguousarray(x, np.float32)), rtol=0, atol=0
+    )
+
+
+@needs_native
+def test_extension_is_built() -> None:
+    """CI compiles the kernels; a silently missing extension would hide behind the fallback."""
+    assert native.available, "datashark.native._kernels did not build (see the pip install log)"
+    assert native._lib.simd_name() in ("avx2", "scalar")
+
+
+def test_no_native_env_gives_the_same_results() -> None:
+    """DATASHARK_NO_NATIVE=1 switches to NumPy with the same signatures and the same numbers."""
+    code = (
+        "import numpy as np, sys\n"
+        "from gguf import GGMLQuantizationType as QT, quants as gq\n"
+        "from datashark import native\n"
+        "from datashark.engine.tensor import QTensor\n"
+        "rng = np.random.default_rng(7)\n"
+        "w = QTensor.from_bytes('w', QT.Q4_1, (33, 96), gq.quantize(rng.standard_normal((33, 96)).astype(np.float32), QT.Q4_1))\n"
+        "x = rng.standard_normal((3, 96)).astype(np.float32)\n"
+        "sys.stdout.buffer.write(bytes([native.available]) + native.matmul(w, x).tobytes())\n"
+    )
+    outs = {}
+    for flag in ("1", "0"):
+        env = dict(os.environ, DATASHARK_NO_NATIVE=flag)
+        res = subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, timeout=120
+        )
+        assert res.returncode == 0, res.stderr.decode()
+        outs[flag] = (res.stdout[0], np.frombuffer(res.stdout[1:], np.float32))
+    assert outs["1"][0] == 0
+    assert outs["1"][1].shape == (99,)
+    if outs["0"][0]:  # the extension exists: it must agree with the fallback
+        assert rel_err(outs["0"][1], outs["1"][1].astype(np.float64)) < TOL
