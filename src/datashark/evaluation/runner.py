@@ -3,7 +3,7 @@
 For each task: send the prompt (with the task's selection as Studio context) restricted to one
 provider; if the provider asks clarifying questions, count it and answer each with its first
 option, once; then compile every returned script with the Luau compiler and run them in the
-sandbox after the task's setup, followed by the task's behaviour check. Scripts go where the
+sandbox (the task's setup builds the world first), followed by the task's behaviour check. Scripts go where the
 plugin would put them: a Script under the task's selection when it has one, otherwise where the
 provider said.
 
@@ -24,7 +24,7 @@ from typing import Any
 from datashark.evaluation.client import GenerateClient
 from datashark.evaluation.tasks import EvalTask
 
-SETUP_NAME = "EvalSetup"
+SUPPORT_NAME = "PlaceSupport"
 
 
 @dataclass(frozen=True)
@@ -61,18 +61,18 @@ def context_for(task: EvalTask) -> dict[str, Any] | None:
 
 
 def sandbox_scripts(task: EvalTask, scripts: list[dict[str, Any]]) -> list[Any]:
-    """The task's setup script followed by the returned scripts, placed as the plugin would."""
+    """The place's own support script, then the returned scripts placed as the plugin would."""
     from datashark.luau.sandbox import SandboxScript
 
     out = []
-    if task.setup.strip():
-        out.append(SandboxScript(SETUP_NAME, "Script", "ServerScriptService", task.setup))
+    if task.support.strip():
+        out.append(SandboxScript(SUPPORT_NAME, "Script", "ServerScriptService", task.support))
     for index, s in enumerate(scripts):
         class_name = str(s.get("className") or "Script")
         parent = str(s.get("parent") or task.default_parent)
         if task.selection and class_name == "Script":
             parent = task.selection
-        name = str(s.get("name") or f"Generated{index + 1}")
+        name = str(s.get("name") or f"Generated{index + 1}").replace(".", "_")
         out.append(SandboxScript(name, class_name, parent, str(s.get("source") or "")))
     return out
 
@@ -90,10 +90,27 @@ def judge(
         result = compile_check(str(s.get("source") or ""), str(s.get("name") or "script"))
         if not result.ok:
             return "compile", result.error or "compile error", False
-    outcome = run_sandbox(sandbox_scripts(task, scripts), check=task.check, timeout_s=timeout_s)
+    outcome = run_sandbox(
+        sandbox_scripts(task, scripts),
+        check=task.check,
+        timeout_s=timeout_s,
+        setup=task.setup or None,
+    )
     if outcome.ok:
         return None, "passed", True
     return outcome.stage, (outcome.error or "")[:500], True
+
+
+def solution(task: EvalTask, which: str) -> list[dict[str, Any]]:
+    """The task's known-good ("good") or known-bad ("bad") solution as a reply's scripts."""
+    return [
+        {
+            "name": task.script_name,
+            "className": task.class_name,
+            "parent": task.default_parent,
+            "source": task.good if which == "good" else task.bad,
+        }
+    ]
 
 
 def _first_options(questions: Iterable[dict[str, Any]]) -> dict[str, str]:

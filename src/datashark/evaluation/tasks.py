@@ -8,10 +8,12 @@ Tasks live in `tasks/<category>.toml`, one `[[task]]` table each:
     prompt = "Make a kill brick ..."        # what the user types in the plugin
     selection = "Workspace.KillBrick"       # optional: the selected instance (created by setup)
     setup = '''...'''                       # optional Luau: builds the place before the scripts run
+    support = '''...'''                     # optional: a server Script the place already has
     check = '''...'''                       # Luau: returns true, or errors saying what is wrong
     good = '''...'''                        # a script that passes the check
     bad = '''...'''                         # a plausible script that fails it
     class_name = "Script"                   # class of the good/bad solutions (default Script)
+    script_name = "Solution"                # their script's name (a module's name matters)
 
 Categories (the file names): parts_physics, players_characters, gui, data_persistence,
 tweening_effects, remote_events, game_loops, module_patterns.
@@ -57,9 +59,11 @@ class EvalTask:
     good: str
     bad: str
     setup: str = ""
+    support: str = ""  # source of a Script already in the place (ServerScriptService.PlaceSupport)
     selection: str | None = None
     class_name: str = "Script"
     selection_class: str = "Part"
+    script_name: str = "Solution"  # name of the good/bad solution's script (modules need theirs)
 
     @property
     def default_parent(self) -> str:
@@ -74,7 +78,7 @@ class EvalTask:
 
 
 _REQUIRED = ("id", "prompt", "check", "good", "bad")
-_OPTIONAL = ("setup", "selection", "class_name", "selection_class")
+_OPTIONAL = ("setup", "support", "selection", "class_name", "selection_class", "script_name")
 
 
 def _parse(category: str, text: str, origin: str) -> list[EvalTask]:
