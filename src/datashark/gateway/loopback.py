@@ -1,8 +1,9 @@
 """A loopback upstream that speaks the OpenAI chat-completions protocol, with injectable faults.
 
 `bench gateway` measures the gateway against it, and the gateway tests use it as the stand-in for
-hosted providers that cannot be reached here. It is a real HTTP server (uvicorn, on 127.0.0.1 and
-a free port, in a background thread) serving `POST /v1/chat/completions` as JSON or SSE and
+hosted providers that cannot be reached here. It is a real HTTP/1.1 server (asyncio streams,
+keep-alive, on 127.0.0.1 and a free port, in a background thread; each response is one socket
+write, so timings carry no Nagle/delayed-ACK stalls) serving `POST /v1/chat/completions` as JSON or SSE and
 `GET /v1/models`. Each request takes the next fault from a queue (then `default`):
 
     ok          a normal reply with `reply` as the assistant message
@@ -29,13 +30,12 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvicorn
-
 BAD_LUAU_REPLY = (
     "Here you go:\n```lua\nlocal part = script.Parent\npart.Touched:Connect(function(\n```"
 )
 
 FAULTS = ("ok", "slow", "500", "429", "malformed", "bad_luau", "empty", "cut", "cut_early")
+MAX_BODY = 8 * 1024 * 1024
 
 
 @dataclass
@@ -58,7 +58,8 @@ class LoopbackUpstream:
     faults: deque[str] = field(default_factory=deque)
     seen: list[Seen] = field(default_factory=list)
     port: int = 0
-    _server: uvicorn.Server | None = None
+    _loop: asyncio.AbstractEventLoop | None = None
+    _server: asyncio.Server | None = None
     _thread: threading.Thread | None = None
 
     @property
@@ -76,32 +77,42 @@ class LoopbackUpstream:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", 0))
         self.port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            self._app,
-            log_level="critical",
-            lifespan="off",
-            interface="asgi3",
-            access_log=False,
-            timeout_keep_alive=30,
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [sock]}, daemon=True, name="loopback"
-        )
+        ready = threading.Event()
+
+        def serve() -> None:
+            loop = asyncio.new_event_loop()
+            self._loop = loop
+            self._server = loop.run_until_complete(
+                asyncio.start_server(self._handle, sock=sock, backlog=1024)
+            )
+            ready.set()
+            try:
+                loop.run_forever()
+            finally:
+                loop.close()
+
+        self._thread = threading.Thread(target=serve, daemon=True, name="loopback-upstream")
         self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("loopback upstream did not start")
-            time.sleep(0.005)
+        if not ready.wait(10):
+            raise RuntimeError("loopback upstream did not start")
         return self
 
     def stop(self) -> None:
-        if self._server is not None and self._thread is not None:
-            self._server.should_exit = True
-            self._server.force_exit = True  # do not wait for a deliberately slow reply
-            self._thread.join(timeout=10)
-            self._server = None
+        loop, server = self._loop, self._server
+        if loop is None or server is None or self._thread is None:
+            return
+
+        async def shutdown() -> None:
+            server.close()
+            for task in asyncio.all_tasks():
+                if task is not asyncio.current_task():
+                    task.cancel()
+
+        asyncio.run_coroutine_threadsafe(shutdown(), loop).result(timeout=10)
+        loop.call_soon_threadsafe(loop.stop)
+        self._thread.join(timeout=10)
+        self._server = None
+        self._loop = None
 
     def __enter__(self) -> LoopbackUpstream:
         return self.start()
@@ -109,69 +120,77 @@ class LoopbackUpstream:
     def __exit__(self, *_exc: object) -> None:
         self.stop()
 
-    # --- ASGI ---------------------------------------------------------------------------------
+    # --- HTTP/1.1 -----------------------------------------------------------------------------
 
-    async def _app(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        path, method = scope["path"], scope["method"]
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while await self._one(reader, writer):
+                pass
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+            pass
+        except asyncio.CancelledError:
+            pass
+        finally:
+            writer.close()
+
+    async def _one(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+        """Serve one request; False when the connection should close."""
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+        except asyncio.IncompleteReadError:
+            return False
+        lines = head.decode("latin-1").split("\r\n")
+        method, path, _version = (lines[0].split(" ") + ["", "", ""])[:3]
+        headers = {}
+        for line in lines[1:]:
+            if ":" in line:
+                key, value = line.split(":", 1)
+                headers[key.strip().lower()] = value.strip()
+        length = int(headers.get("content-length", "0") or 0)
+        if length > MAX_BODY:
+            writer.write(_response(413, _error("body too large", "invalid_request_error")))
+            return False
+        body = await reader.readexactly(length) if length else b""
         if method == "GET" and path == "/v1/models":
-            await _json(
-                send, 200, {"object": "list", "data": [{"id": self.model, "object": "model"}]}
+            writer.write(
+                _response(200, {"object": "list", "data": [{"id": self.model, "object": "model"}]})
             )
-            return
+            return True
         if method != "POST" or path != "/v1/chat/completions":
-            await _json(send, 404, _error("not found", "invalid_request_error"))
-            return
+            writer.write(_response(404, _error("not found", "invalid_request_error")))
+            return True
         try:
             request = json.loads(body)
         except json.JSONDecodeError:
-            await _json(send, 400, _error("body is not JSON", "invalid_request_error"))
-            return
+            writer.write(_response(400, _error("body is not JSON", "invalid_request_error")))
+            return True
         fault = self.faults.popleft() if self.faults else self.default
-        headers = dict(scope["headers"])
-        auth = headers.get(b"authorization")
-        self.seen.append(Seen(time.time(), fault, request, auth.decode() if auth else None))
+        self.seen.append(Seen(time.time(), fault, request, headers.get("authorization")))
         if fault == "slow":
             await asyncio.sleep(self.slow_s)
             fault = "ok"
         if fault == "500":
-            await _json(send, 500, _error("upstream exploded", "server_error"))
+            writer.write(_response(500, _error("upstream exploded", "server_error")))
         elif fault == "429":
-            await _json(
-                send,
-                429,
-                _error("slow down", "rate_limit_error"),
-                [(b"retry-after", self.retry_after.encode())],
-            )
+            extra = f"retry-after: {self.retry_after}\r\n"
+            writer.write(_response(429, _error("slow down", "rate_limit_error"), extra))
         elif fault == "malformed":
-            await _raw(send, 200, b'{"choices": [ {"message": ', b"application/json")
+            writer.write(_raw(200, b'{"choices": [ {"message": ', "application/json"))
         elif request.get("stream"):
-            await self._stream(send, fault)
+            await self._stream(writer, fault)
+            return fault == "ok" or fault in ("bad_luau", "empty")
         elif fault == "cut":
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 200,
-                    "headers": [
-                        (b"content-type", b"application/json"),
-                        (b"content-length", b"4096"),
-                    ],
-                }
+            writer.write(
+                b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 4096\r\n\r\n"
+                b'{"id": "chatcmpl-'
             )
-            await send(
-                {"type": "http.response.body", "body": b'{"id": "chatcmpl-', "more_body": True}
-            )
-            raise ConnectionAbortedError("loopback: cut mid-reply")
+            await writer.drain()
+            return False  # close mid-body
         else:
             content = {"bad_luau": BAD_LUAU_REPLY, "empty": ""}.get(fault, self.reply)
-            await _json(send, 200, self._completion(content))
+            writer.write(_response(200, self._completion(content)))
+        await writer.drain()
+        return True
 
     def _completion(self, content: str) -> dict[str, Any]:
         return {
@@ -189,76 +208,64 @@ class LoopbackUpstream:
             "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
         }
 
-    async def _stream(self, send: Any, fault: str) -> None:
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [
-                    (b"content-type", b"text/event-stream"),
-                    (b"cache-control", b"no-cache"),
-                ],
-            }
+    async def _stream(self, writer: asyncio.StreamWriter, fault: str) -> None:
+        """SSE over chunked transfer encoding; `cut*` faults close the socket mid-way."""
+        writer.write(
+            b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\n"
+            b"transfer-encoding: chunked\r\n\r\n"
         )
+        await writer.drain()
         if fault == "cut_early":
-            raise ConnectionAbortedError("loopback: cut before the first token")
+            return
         content = {"bad_luau": BAD_LUAU_REPLY, "empty": ""}.get(fault, self.reply)
         pieces = [content[i : i + 16] for i in range(0, len(content), 16)]
         for n, piece in enumerate(pieces):
             if fault == "cut" and n == 2:
-                raise ConnectionAbortedError("loopback: cut mid-stream")
+                return
             chunk = {
                 "id": "chatcmpl-loopback",
                 "object": "chat.completion.chunk",
                 "model": self.model,
                 "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}],
             }
-            await send(
-                {
-                    "type": "http.response.body",
-                    "body": f"data: {json.dumps(chunk)}\n\n".encode(),
-                    "more_body": True,
-                }
-            )
+            writer.write(_chunk(f"data: {json.dumps(chunk)}\n\n".encode()))
+            await writer.drain()
         if fault == "cut":
-            raise ConnectionAbortedError("loopback: cut mid-stream")
+            return
         done = {
             "id": "chatcmpl-loopback",
             "object": "chat.completion.chunk",
             "model": self.model,
             "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
         }
-        await send(
-            {
-                "type": "http.response.body",
-                "body": f"data: {json.dumps(done)}\n\ndata: [DONE]\n\n".encode(),
-                "more_body": False,
-            }
+        writer.write(
+            _chunk(f"data: {json.dumps(done)}\n\ndata: [DONE]\n\n".encode()) + b"0\r\n\r\n"
         )
+        await writer.drain()
+
+
+_REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 413: "Payload Too Large",
+            429: "Too Many Requests", 500: "Internal Server Error"}  # fmt: skip
 
 
 def _error(message: str, kind: str) -> dict[str, Any]:
     return {"error": {"message": message, "type": kind, "param": None, "code": None}}
 
 
-async def _json(
-    send: Any, status: int, data: dict[str, Any], extra: list[tuple[bytes, bytes]] | None = None
-) -> None:
-    await _raw(send, status, json.dumps(data).encode(), b"application/json", extra)
-
-
-async def _raw(
-    send: Any,
-    status: int,
-    body: bytes,
-    content_type: bytes,
-    extra: list[tuple[bytes, bytes]] | None = None,
-) -> None:
-    headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
-    await send(
-        {"type": "http.response.start", "status": status, "headers": headers + (extra or [])}
+def _raw(status: int, body: bytes, content_type: str, extra: str = "") -> bytes:
+    head = (
+        f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}\r\ncontent-type: {content_type}\r\n"
+        f"content-length: {len(body)}\r\n{extra}\r\n"
     )
-    await send({"type": "http.response.body", "body": body})
+    return head.encode("latin-1") + body
+
+
+def _response(status: int, data: dict[str, Any], extra: str = "") -> bytes:
+    return _raw(status, json.dumps(data).encode(), "application/json", extra)
+
+
+def _chunk(data: bytes) -> bytes:
+    return f"{len(data):x}\r\n".encode() + data + b"\r\n"
 
 
 def refused_url() -> str:
