@@ -5,12 +5,13 @@ compiles as is) and `<id>.toml` (metadata):
 
     title, description, keywords = [...], class_name, parent  # where the script goes
     examples = [...]            # requests this template answers (used to test retrieval)
-    setup = '''...'''           # optional Luau that builds the world the script expects
-    check = '''...'''           # Luau behaviour check for datashark.luau.sandbox
+    check = '''...'''           # Luau behaviour check for datashark.luau.sandbox; it builds
+                                # any world the script expects (WaitForChild resumes then)
     [params.<name>]             # default, description; the .luau marks the line `-- @param <name>`
 
-`Template.render(values)` rewrites the marked lines' literal values; `Template.check_for(values)`
-prefixes the check with `local PARAMS = {...}` so checks follow the chosen values.
+`Template.render(values)` rewrites the marked lines' literal values; `Template.check` is the
+check with `local PARAMS = {...}` bound to the defaults, `Template.check_for(values)` binds other
+values, so checks follow the chosen parameters.
 
 Does not handle: templates made of several scripts (each template is one script), per-template
 licences (all are original to this project).
@@ -56,8 +57,8 @@ class Template:
     parent: str
     source: str
     params: tuple[TemplateParam, ...]
-    check: str
-    setup: str | None = None
+    check: str  # ready to run: PARAMS bound to the defaults
+    check_source: str = ""  # the check as written, using PARAMS
     examples: tuple[str, ...] = field(default_factory=tuple)
 
     @property
@@ -93,8 +94,12 @@ class Template:
     def check_for(self, overrides: dict[str, Any] | None = None) -> str:
         """The check with `PARAMS` bound to the values the script was rendered with."""
         values = self.values(overrides)
-        fields = ", ".join(f"{k} = {luau_literal(v)}" for k, v in values.items())
-        return f"local PARAMS = {{ {fields} }}; {self.check}"  # same line numbers as check
+        return _bind_params(self.check_source, values)
+
+
+def _bind_params(check: str, values: dict[str, Any]) -> str:
+    fields = ", ".join(f"{k} = {luau_literal(v)}" for k, v in values.items())
+    return f"local PARAMS = {{ {fields} }}; {check}"  # one line: error lines match the check
 
 
 def _same_kind(default: Any, value: Any) -> bool:
@@ -146,8 +151,8 @@ def _load_one(template_id: str, meta_text: str, source: str) -> Template:
         parent=meta["parent"],
         source=source,
         params=params,
-        check=meta["check"],
-        setup=meta.get("setup"),
+        check=_bind_params(meta["check"], {p.name: p.default for p in params}),
+        check_source=meta["check"],
         examples=tuple(meta.get("examples") or ()),
     )
 
