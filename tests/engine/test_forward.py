@@ -53,7 +53,8 @@ class Tiny:
 
 
 TINY_LLAMA = Tiny("llama", 2, 64, 4, 2, 16, 96, 97, rope_base=500.0, tied=False)
-TINY_GEMMA = Tiny("gemma3", 3, 64, 2, 1, 32, 128, 101, rope_base=1e6, window=4, pattern=3, eps=1e-6)
+# head_dim 64: the C attention takes its register-blocked path (multiples of 64)
+TINY_GEMMA = Tiny("gemma3", 3, 64, 2, 1, 64, 128, 101, rope_base=1e6, window=4, pattern=3, eps=1e-6)
 
 
 def write_tiny(path: Path, cfg: Tiny, qtype: QT, seed: int = 0) -> dict[str, np.ndarray]:
@@ -125,17 +126,26 @@ def rmsnorm(x: np.ndarray, g: np.ndarray, eps: float) -> np.ndarray:
     return x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + eps) * g
 
 
-def q8_round(x: np.ndarray) -> np.ndarray:
-    """Activations as the quantized kernels see them: 8-bit per block of 32, scale max|x|/127."""
-    b = x.reshape(*x.shape[:-1], -1, 32)
-    d = np.abs(b).max(axis=-1, keepdims=True) / 127.0
-    d = d.astype(np.float32).astype(np.float64)  # the scale is stored as float32
-    q = np.where(d > 0, np.round(b / np.where(d > 0, d, 1.0)), 0.0)
-    return (q * d).reshape(x.shape)
+class Q8:
+    """Activations as the quantized kernels see them: 8-bit per block of 32, scale max|x|/127.
 
+    Also records how close any value came to a rounding tie (x/d = k + 1/2), relative to |x/d|:
+    the engine works in float32, so at a near-tie it may round the other way, which moves one
+    activation by a whole step (~1e-3 of the logits). Comparisons use inputs whose reference
+    stays clear of ties (`margin`) by far more than float32 rounding can move a value."""
 
-def linear(x: np.ndarray, w: np.ndarray, quantized: bool) -> np.ndarray:
-    return (q8_round(x) if quantized else x) @ w.T
+    def __init__(self) -> None:
+        self.margin = math.inf
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        b = x.reshape(*x.shape[:-1], -1, 32)
+        d = np.abs(b).max(axis=-1, keepdims=True) / 127.0
+        d = d.astype(np.float32).astype(np.float64)  # the scale is stored as float32
+        t = b / np.where(d > 0, d, 1.0)
+        tie = np.abs(np.abs(t - np.floor(t)) - 0.5) / (np.abs(t) + 1.0)
+        self.margin = min(self.margin, float(tie.min()))
+        q = np.where(d > 0, np.round(t), 0.0)
+        return (q * d).reshape(x.shape)
 
 
 def rope(x: np.ndarray, pos: np.ndarray, base: float, halves: bool) -> np.ndarray:
@@ -157,9 +167,14 @@ def rope(x: np.ndarray, pos: np.ndarray, base: float, halves: bool) -> np.ndarra
 
 
 def reference_logits(
-    W: dict[str, np.ndarray], cfg: Tiny, ids: list[int], quantized: bool
+    W: dict[str, np.ndarray], cfg: Tiny, ids: list[int], quantized: bool, q8: Q8 | None = None
 ) -> np.ndarray:
     """Logits (T, vocab) of every position, float64, attention over the whole prefix."""
+    q8 = q8 or Q8()
+
+    def linear(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+        return (q8(x) if quantized else x) @ w.T
+
     gemma = cfg.arch == "gemma3"
     T, H, Hkv, hd = len(ids), cfg.n_heads, cfg.n_kv, cfg.head_dim
     x = W["token_embd.weight"][ids]
@@ -170,9 +185,9 @@ def reference_logits(
         p = f"blk.{il}."
         local = gemma and il % cfg.pattern < cfg.pattern - 1
         h = rmsnorm(x, W[p + "attn_norm.weight"], cfg.eps)
-        q = linear(h, W[p + "attn_q.weight"], quantized).reshape(T, H, hd)
-        k = linear(h, W[p + "attn_k.weight"], quantized).reshape(T, Hkv, hd)
-        v = linear(h, W[p + "attn_v.weight"], quantized).reshape(T, Hkv, hd)
+        q = linear(h, W[p + "attn_q.weight"]).reshape(T, H, hd)
+        k = linear(h, W[p + "attn_k.weight"]).reshape(T, Hkv, hd)
+        v = linear(h, W[p + "attn_v.weight"]).reshape(T, Hkv, hd)
         if gemma:
             q = rmsnorm(q, W[p + "attn_q_norm.weight"], cfg.eps)
             k = rmsnorm(k, W[p + "attn_k_norm.weight"], cfg.eps)
@@ -190,24 +205,47 @@ def reference_logits(
             pr = np.exp(s - s.max(axis=-1, keepdims=True))
             pr /= pr.sum(axis=-1, keepdims=True)
             att[:, head] = pr @ v[:, kv]
-        o = linear(att.reshape(T, H * hd), W[p + "attn_output.weight"], quantized)
+        o = linear(att.reshape(T, H * hd), W[p + "attn_output.weight"])
         if gemma:
             o = rmsnorm(o, W[p + "post_attention_norm.weight"], cfg.eps)
         x = x + o
         h = rmsnorm(x, W[p + "ffn_norm.weight"], cfg.eps)
-        g = linear(h, W[p + "ffn_gate.weight"], quantized)
-        u = linear(h, W[p + "ffn_up.weight"], quantized)
+        g = linear(h, W[p + "ffn_gate.weight"])
+        u = linear(h, W[p + "ffn_up.weight"])
         if gemma:
             act = 0.5 * g * (1 + np.tanh(math.sqrt(2 / math.pi) * (g + 0.044715 * g**3)))
         else:
             act = g / (1 + np.exp(-g))
-        f = linear(act * u, W[p + "ffn_down.weight"], quantized)
+        f = linear(act * u, W[p + "ffn_down.weight"])
         if gemma:
             f = rmsnorm(f, W[p + "post_ffw_norm.weight"], cfg.eps)
         x = x + f
     x = rmsnorm(x, W["output_norm.weight"], cfg.eps)
     out = W["token_embd.weight"] if cfg.tied else W["output.weight"]
-    return linear(x, out, quantized)
+    return linear(x, out)
+
+
+TIE_MARGIN = 2e-6  # float32 moves x/d by ~3e-7 relative here (measured); keep 7x clear of ties
+
+
+def well_conditioned_prompts(
+    W: dict[str, np.ndarray], cfg: Tiny, quantized: bool, lengths: tuple[int, ...]
+) -> tuple[list[list[int]], list[np.ndarray]]:
+    """Random prompts (and their reference logits) that keep every rounding clear of a tie."""
+    rng = np.random.default_rng(1)
+    prompts, refs = [], []
+    for n in lengths:
+        for _ in range(200):
+            ids = rng.integers(0, cfg.vocab, size=n).tolist()
+            q8 = Q8()
+            ref = reference_logits(W, cfg, ids, quantized, q8)
+            if q8.margin > TIE_MARGIN:
+                prompts.append(ids)
+                refs.append(ref)
+                break
+        else:
+            pytest.fail(f"no prompt of {n} tokens keeps its roundings clear of ties")
+    return prompts, refs
 
 
 def rel_err(got: np.ndarray, ref: np.ndarray) -> float:
@@ -240,9 +278,7 @@ def test_logits_match_float64_reference(tmp_path: Path, cfg: Tiny, qtype: QT, us
     path = tmp_path / "tiny.gguf"
     W = write_tiny(path, cfg, qtype)
     quantized = qtype not in FLOAT_TYPES
-    rng = np.random.default_rng(1)
-    prompts = [rng.integers(0, cfg.vocab, size=n).tolist() for n in (11, 3, 7)]
-    refs = [reference_logits(W, cfg, ids, quantized) for ids in prompts]
+    prompts, refs = well_conditioned_prompts(W, cfg, quantized, (9, 3, 6))
     model = Model.load(path, threads=2, native=use_native, capacity=16)
     assert model.config.arch == cfg.arch
     assert model.transformer.ops.native is use_native
@@ -280,8 +316,9 @@ def test_logits_match_float64_reference(tmp_path: Path, cfg: Tiny, qtype: QT, us
         step += 1
 
 
-@pytest.mark.parametrize(("cfg", "qtype"), [CASES[1], CASES[4]])
+@pytest.mark.parametrize(("cfg", "qtype"), [CASES[0], CASES[3]])
 def test_native_equals_numpy_path(tmp_path: Path, cfg: Tiny, qtype: QT):
+    """The C ops and the NumPy ops agree (float weights: no activation rounding involved)."""
     if not native_ops_available():
         pytest.fail("the native kernels are not built: run `pip install -e .` (setup.py)")
     path = tmp_path / "tiny.gguf"

@@ -91,6 +91,72 @@ static void dsops_rope_head(float *x, int rope_dim, const float *cs, const float
     }
 }
 
+/* 8 floats (aligned(4): loads from any float address are allowed); GCC/Clang vector extensions
+ * lower to AVX2, AVX-512, NEON or scalar code as the target allows */
+typedef float v8f __attribute__((vector_size(32), aligned(4)));
+typedef int v8i __attribute__((vector_size(32), aligned(4)));
+
+static inline float dsops_hsum8(v8f v) {
+    return ((v[0] + v[4]) + (v[1] + v[5])) + ((v[2] + v[6]) + (v[3] + v[7]));
+}
+
+/* exp of 8 values x <= 0 (softmax after subtracting the max): x = n ln2 + r with n the nearest
+ * integer, |r| <= ln2/2, exp(r) by its degree-6 Taylor polynomial (relative error < 2e-7);
+ * x < -87 gives 0. */
+static inline v8f dsops_exp8(v8f x) {
+    const v8f lo = (v8f){0} - 87.0f;
+    const v8i under = x < lo;
+    x = (v8f)(((v8i)x & ~under) | ((v8i)lo & under));
+    const v8i ni = __builtin_convertvector(x * 1.44269504088896341f - 0.5f, v8i); /* ceil */
+    const v8f n = __builtin_convertvector(ni, v8f);
+    const v8f r = x - n * 0.693145751953125f - n * 1.428606765330187045e-06f;
+    v8f p = r * (1.0f / 720.0f) + (1.0f / 120.0f);
+    p = p * r + (1.0f / 24.0f);
+    p = p * r + (1.0f / 6.0f);
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    const v8f y = p * (v8f)((ni + 127) << 23);
+    return (v8f)((v8i)y & ~under);
+}
+
+/* out (hd) = sum_j att[j] * V[j] over j in [lo, hi], V rows of hd floats */
+static void dsops_weighted_sum(float *out, const float *att, const float *V, int lo, int hi,
+                               int hd) {
+    if (hd % 64 == 0) {
+        for (int c = 0; c < hd; c += 64) { /* 8 accumulators stay in registers */
+            v8f a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, a4 = {0}, a5 = {0}, a6 = {0}, a7 = {0};
+            for (int j = lo; j <= hi; j++) {
+                const float w = att[j];
+                const v8f *vj = (const v8f *)(V + (size_t)j * hd + c);
+                a0 += w * vj[0], a1 += w * vj[1], a2 += w * vj[2], a3 += w * vj[3];
+                a4 += w * vj[4], a5 += w * vj[5], a6 += w * vj[6], a7 += w * vj[7];
+            }
+            v8f *o = (v8f *)(out + c);
+            o[0] = a0, o[1] = a1, o[2] = a2, o[3] = a3, o[4] = a4, o[5] = a5, o[6] = a6, o[7] = a7;
+        }
+        return;
+    }
+    memset(out, 0, sizeof(float) * hd);
+    for (int j = lo; j <= hi; j++) {
+        const float w = att[j];
+        const float *vj = V + (size_t)j * hd;
+        for (int i = 0; i < hd; i++) out[i] += w * vj[i];
+    }
+}
+
+static inline float dsops_dot_hd(const float *a, const float *b, int hd) {
+    if (hd % 16 == 0) {
+        v8f s0 = {0}, s1 = {0};
+        for (int i = 0; i < hd; i += 16) {
+            s0 += *(const v8f *)(a + i) * *(const v8f *)(b + i);
+            s1 += *(const v8f *)(a + i + 8) * *(const v8f *)(b + i + 8);
+        }
+        return dsops_hsum8(s0 + s1);
+    }
+    return dsops_dot(a, b, hd);
+}
+
 /* one query row t and head h (task = t * n_heads + h) against the cache; att: scratch */
 static void dsops_attend(long task, const float *q, const float *kc, const float *vc, float *out,
                          float *att, int n_heads, int group, int hd, int max_t, int pos0,
@@ -103,24 +169,27 @@ static void dsops_attend(long task, const float *q, const float *kc, const float
     const float *vh = vc + (size_t)(h / group) * max_t * hd;
     float m = -INFINITY;
     for (int j = lo; j <= p; j++) {
-        const float s = dsops_dot(qh, kh + (size_t)j * hd, hd) * scale;
+        const float s = dsops_dot_hd(qh, kh + (size_t)j * hd, hd) * scale;
         att[j] = s;
-        if (s > m) m = s;
+        m = s > m ? s : m;
     }
-    double sum = 0.0;
-    for (int j = lo; j <= p; j++) {
+    /* softmax numerators, 8 at a time; the tail is padded with -inf-like values */
+    float sum = 0.0f;
+    int j = lo;
+    v8f vs = {0};
+    for (; j + 8 <= p + 1; j += 8) {
+        v8f e = dsops_exp8(*(v8f *)(att + j) - m);
+        *(v8f *)(att + j) = e;
+        vs += e;
+    }
+    sum = dsops_hsum8(vs);
+    for (; j <= p; j++) {
         att[j] = expf(att[j] - m);
         sum += att[j];
     }
-    const float inv = (float)(1.0 / sum);
-    float *oh = out + ((size_t)t * n_heads + h) * hd;
-    memset(oh, 0, sizeof(float) * hd);
-    for (int j = lo; j <= p; j++) {
-        const float a = att[j] * inv;
-        const float *vj = vh + (size_t)j * hd;
-#pragma omp simd
-        for (int i = 0; i < hd; i++) oh[i] += a * vj[i];
-    }
+    const float inv = 1.0f / sum;
+    for (j = lo; j <= p; j++) att[j] *= inv;
+    dsops_weighted_sum(out + ((size_t)t * n_heads + h) * hd, att, vh, lo, p, hd);
 }
 
 /* Attention of one segment: n new tokens of one sequence at positions pos0 .. pos0+n-1.
