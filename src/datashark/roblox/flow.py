@@ -225,7 +225,7 @@ class GenerateFlow:
 def render_template(template: Any, task: str) -> tuple[str, str]:
     """A template as an answer in the system prompt's format (the templates provider's output)."""
     title = str(getattr(template, "title", "") or getattr(template, "id", ""))
-    name = name_from_task(title) if title else "Template"
+    name = str(getattr(template, "name", "") or name_from_task(title))
     cls = getattr(template, "class_name", "Script")
     parent = getattr(template, "parent", "ServerScriptService")
     source = str(getattr(template, "source", "")).rstrip()
