@@ -6,7 +6,6 @@ Every command imports `datashark.train` (and with it torch) inside its function 
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import typer
@@ -48,6 +47,102 @@ def data_build(
         typer.echo(f"  split {name:<16} {s['files']:>6} files {s['bytes'] / 1e6:>8.2f} MB")
 
 
+def parse_duration(text: str) -> float:
+    """Seconds in "90", "90s", "45m", "1.5h"."""
+    units = {"s": 1.0, "m": 60.0, "h": 3600.0}
+    text = text.strip().lower()
+    try:
+        if text and text[-1] in units:
+            return float(text[:-1]) * units[text[-1]]
+        return float(text)
+    except ValueError:
+        raise typer.BadParameter(f"not a duration: {text!r} (use e.g. 90s, 60m, 1h)") from None
+
+
+def train(
+    preset: str = typer.Option("tiny", help="Model/optimiser preset: tiny, beta-10m, beta-50m."),
+    data: Path = typer.Option(..., help="Corpus folder written by `datashark data build`."),
+    init: str | None = typer.Option(
+        None, help="Start from a model: a llama GGUF file or name (smollm2) or a .pt checkpoint."
+    ),
+    max_steps: int | None = typer.Option(None, help="Stop after this many optimizer steps."),
+    time: str | None = typer.Option(None, "--time", help="Stop after this long, e.g. 60m."),
+    out: Path = typer.Option(Path("runs/latest"), help="Run folder (checkpoints, metrics)."),
+    resume: Path | None = typer.Option(None, help="Checkpoint to resume exactly (last.pt)."),
+    batch_size: int | None = typer.Option(None, help="Global batch (sequences per step)."),
+    grad_accum: int | None = typer.Option(None, help="Micro-steps per optimizer step."),
+    lr: float | None = typer.Option(None, help="Peak learning rate."),
+    min_lr: float | None = typer.Option(None, help="Final learning rate of the cosine."),
+    warmup_steps: int | None = typer.Option(None, help="Linear warmup steps."),
+    eval_every: int | None = typer.Option(None, help="Evaluate every N steps."),
+    eval_batches: int | None = typer.Option(None, help="Micro-batches per evaluation."),
+    patience: int | None = typer.Option(None, help="Evaluations without improvement to stop."),
+    seed: int | None = typer.Option(None, help="Random seed."),
+    tokenizer: str | None = typer.Option(None, help="bpe (byte-level BPE) or char (bytes)."),
+    vocab_size: int | None = typer.Option(None, help="BPE vocabulary size."),
+    checkpoint_every: int | None = typer.Option(None, help="Also save ckpt-N.pt every N steps."),
+    dropout: float | None = typer.Option(None, help="Dropout probability."),
+    seq_len: int | None = typer.Option(None, help="Training window (default: model context)."),
+    device: str | None = typer.Option(None, help="cpu or cuda (default: cuda when present)."),
+    compile: bool | None = typer.Option(None, "--compile/--no-compile", help="torch.compile."),
+    threads: int | None = typer.Option(None, help="torch CPU threads (default: all cores)."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar."),
+) -> None:
+    """Train a model on a Luau corpus (runs under torchrun for DDP)."""
+    import torch
+
+    from datashark.train.ddp import DistEnv
+    from datashark.train.trainer import RunOptions, build_run
+
+    if threads:
+        torch.set_num_threads(threads)
+    named = {
+        "batch_size": batch_size,
+        "grad_accum": grad_accum,
+        "lr": lr,
+        "min_lr": min_lr,
+        "warmup_steps": warmup_steps,
+        "eval_every": eval_every,
+        "eval_batches": eval_batches,
+        "patience": patience,
+        "seed": seed,
+        "tokenizer": tokenizer,
+        "vocab_size": vocab_size,
+        "checkpoint_every": checkpoint_every,
+    }
+    overrides = {k: v for k, v in named.items() if v is not None}
+    model_overrides = {"dropout": dropout} if dropout is not None else {}
+    opts = RunOptions(
+        data=data,
+        out=out,
+        max_steps=max_steps,
+        time_s=parse_duration(time) if time else None,
+        seq_len=seq_len,
+        resume=resume,
+        progress=progress,
+        compile=compile,
+    )
+    dist = DistEnv.from_env(device)
+    try:
+        trainer = build_run(preset, opts, overrides, model_overrides, init=init, dist=dist)
+        if dist.is_main:
+            n = trainer.raw_model.num_params()
+            typer.echo(
+                f"preset {preset}: {n / 1e6:.2f}M parameters, vocab {trainer.tok.vocab_size}, "
+                f"{len(trainer.train_data):,} train tokens, {len(trainer.val_data):,} val tokens, "
+                f"device {dist.device}, {dist.world_size} process(es)"
+            )
+        summary = trainer.fit()
+    finally:
+        dist.close()
+    if dist.is_main:
+        typer.echo(
+            f"stopped ({summary['reason']}) at step {summary['step']} after "
+            f"{summary['tokens']:,} tokens, {summary['elapsed']:.0f}s; best val loss "
+            f"{summary['best_val']:.4f}; checkpoints in {out}"
+        )
+
+
 def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
     groups["data"].command("build")(data_build)
-    _ = os  # keep the import for the commands added below
+    app.command("train")(train)
