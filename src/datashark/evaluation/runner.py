@@ -122,10 +122,17 @@ def _first_options(questions: Iterable[dict[str, Any]]) -> dict[str, str]:
 
 
 def _error_text(body: dict[str, Any], fallback: str) -> str:
+    """The error message, with each attempt's detail (why the provider failed) when given."""
     err = body.get("error")
-    if isinstance(err, dict) and err.get("message"):
-        return str(err["message"])[:500]
-    return fallback
+    text = str(err["message"]) if isinstance(err, dict) and err.get("message") else fallback
+    details = [
+        f"{a.get('provider')}: {a.get('detail')}"
+        for a in body.get("attempts") or []
+        if isinstance(a, dict) and a.get("detail")
+    ]
+    if details:
+        text += " [" + "; ".join(details) + "]"
+    return text[:500]
 
 
 def evaluate_task(client: GenerateClient, provider: str, task: EvalTask) -> TaskResult:
