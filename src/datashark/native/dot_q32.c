@@ -108,46 +108,13 @@ static inline __m256 sdot_ps(__m256i a, __m256i b) {
 
 #define LOADX(p) _mm256_loadu_si256((const __m256i *)(p))
 
-float dot_q4_0_avx2(int nb, const uint8_t *w, const int8_t *xq, const float *xd,
-                    const float *xs) {
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-    float corr = 0.0f;
-    int b = 0;
-    for (; b + 1 < nb; b += 2, w += 36, xq += 64) {
-        const float d0 = F16(w), d1 = F16(w + 18);
-        acc0 = _mm256_fmadd_ps(udot_ps(unpack_nibbles(w + 2), LOADX(xq)),
-                               _mm256_set1_ps(d0 * xd[b]), acc0);
-        acc1 = _mm256_fmadd_ps(udot_ps(unpack_nibbles(w + 20), LOADX(xq + 32)),
-                               _mm256_set1_ps(d1 * xd[b + 1]), acc1);
-        corr += d0 * xs[b] + d1 * xs[b + 1];
-    }
-    for (; b < nb; b++, w += 18, xq += 32) {
-        const float d0 = F16(w);
-        acc0 = _mm256_fmadd_ps(udot_ps(unpack_nibbles(w + 2), LOADX(xq)),
-                               _mm256_set1_ps(d0 * xd[b]), acc0);
-        corr += d0 * xs[b];
-    }
-    return hsum_ps(_mm256_add_ps(acc0, acc1)) - 8.0f * corr;
-}
-
-float dot_q4_1_avx2(int nb, const uint8_t *w, const int8_t *xq, const float *xd,
-                    const float *xs) {
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-    float corr = 0.0f;
-    int b = 0;
-    for (; b + 1 < nb; b += 2, w += 40, xq += 64) {
-        acc0 = _mm256_fmadd_ps(udot_ps(unpack_nibbles(w + 4), LOADX(xq)),
-                               _mm256_set1_ps(F16(w) * xd[b]), acc0);
-        acc1 = _mm256_fmadd_ps(udot_ps(unpack_nibbles(w + 24), LOADX(xq + 32)),
-                               _mm256_set1_ps(F16(w + 20) * xd[b + 1]), acc1);
-        corr += F16(w + 2) * xs[b] + F16(w + 22) * xs[b + 1];
-    }
-    for (; b < nb; b++, w += 20, xq += 32) {
-        acc0 = _mm256_fmadd_ps(udot_ps(unpack_nibbles(w + 4), LOADX(xq)),
-                               _mm256_set1_ps(F16(w) * xd[b]), acc0);
-        corr += F16(w + 2) * xs[b];
-    }
-    return hsum_ps(_mm256_add_ps(acc0, acc1)) + corr;
+/* 8 float16 values at p, p + stride, ... as 8 floats (the scales of 8 consecutive blocks) */
+static inline __m256 f16x8(const uint8_t *p, int stride) {
+    return _mm256_cvtph_ps(_mm_setr_epi16(
+        (short)load_u16(p), (short)load_u16(p + stride), (short)load_u16(p + 2 * stride),
+        (short)load_u16(p + 3 * stride), (short)load_u16(p + 4 * stride),
+        (short)load_u16(p + 5 * stride), (short)load_u16(p + 6 * stride),
+        (short)load_u16(p + 7 * stride)));
 }
 
 static inline __m256i q5_values(const uint8_t *w) {
@@ -155,44 +122,81 @@ static inline __m256i q5_values(const uint8_t *w) {
     return _mm256_or_si256(unpack_nibbles(w + 6), hi);
 }
 
+enum { K_Q4_0, K_Q4_1, K_Q5_0, K_Q8_0 };
+
+/* one block's 32 weights times 32 activation bytes -> 8 partial sums (unscaled) */
+static inline __attribute__((always_inline)) __m256 block_dot(int kind, const uint8_t *w,
+                                                              const int8_t *xq) {
+    switch (kind) {
+        case K_Q4_0: return udot_ps(unpack_nibbles(w + 2), LOADX(xq));
+        case K_Q4_1: return udot_ps(unpack_nibbles(w + 4), LOADX(xq));
+        case K_Q5_0: return udot_ps(q5_values(w), LOADX(xq));
+        default: return sdot_ps(LOADX(w + 2), LOADX(xq));
+    }
+}
+
+/* The shared loop of the 32-block kernels. Blocks go 8 at a time so that the 8 weight scales are
+ * converted and multiplied by the activation scales in one vector op (coef = dw * dx) rather than
+ * a scalar chain per block; the offset terms (Q4_0/Q5_0: dw * sx, Q4_1: m * sx) are vector FMAs
+ * too. Returns sum(dw dx dot) in *dot and sum(offset scale * sx) in *off. Inlined per kind, so
+ * every `kind` test folds away. */
+static inline __attribute__((always_inline)) void dot_blocks(int kind, int nb, const uint8_t *w,
+                                                             const int8_t *xq, const float *xd,
+                                                             const float *xs, float *dot,
+                                                             float *off) {
+    const int bs = kind == K_Q4_0 ? 18 : kind == K_Q4_1 ? 20 : kind == K_Q5_0 ? 22 : 34;
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
+    int b = 0;
+    for (; b + 8 <= nb; b += 8, w += 8 * bs, xq += 256) {
+        const __m256 dw = f16x8(w, bs);
+        float coef[8];
+        _mm256_storeu_ps(coef, _mm256_mul_ps(dw, _mm256_loadu_ps(xd + b)));
+        if (kind == K_Q4_1) accm = _mm256_fmadd_ps(f16x8(w + 2, bs), _mm256_loadu_ps(xs + b), accm);
+        if (kind == K_Q4_0 || kind == K_Q5_0) accm = _mm256_fmadd_ps(dw, _mm256_loadu_ps(xs + b), accm);
+        for (int k = 0; k < 8; k += 2) {
+            acc0 = _mm256_fmadd_ps(block_dot(kind, w + k * bs, xq + 32 * k),
+                                   _mm256_broadcast_ss(coef + k), acc0);
+            acc1 = _mm256_fmadd_ps(block_dot(kind, w + (k + 1) * bs, xq + 32 * k + 32),
+                                   _mm256_broadcast_ss(coef + k + 1), acc1);
+        }
+    }
+    float offt = 0.0f;
+    for (; b < nb; b++, w += bs, xq += 32) {
+        const float d0 = F16(w);
+        acc0 = _mm256_fmadd_ps(block_dot(kind, w, xq), _mm256_set1_ps(d0 * xd[b]), acc0);
+        if (kind == K_Q4_1) offt += F16(w + 2) * xs[b];
+        if (kind == K_Q4_0 || kind == K_Q5_0) offt += d0 * xs[b];
+    }
+    *dot = hsum_ps(_mm256_add_ps(acc0, acc1));
+    *off = hsum_ps(accm) + offt;
+}
+
+float dot_q4_0_avx2(int nb, const uint8_t *w, const int8_t *xq, const float *xd,
+                    const float *xs) {
+    float dot, off;
+    dot_blocks(K_Q4_0, nb, w, xq, xd, xs, &dot, &off);
+    return dot - 8.0f * off;
+}
+
+float dot_q4_1_avx2(int nb, const uint8_t *w, const int8_t *xq, const float *xd,
+                    const float *xs) {
+    float dot, off;
+    dot_blocks(K_Q4_1, nb, w, xq, xd, xs, &dot, &off);
+    return dot + off;
+}
+
 float dot_q5_0_avx2(int nb, const uint8_t *w, const int8_t *xq, const float *xd,
                     const float *xs) {
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-    float corr = 0.0f;
-    int b = 0;
-    for (; b + 1 < nb; b += 2, w += 44, xq += 64) {
-        const float d0 = F16(w), d1 = F16(w + 22);
-        acc0 = _mm256_fmadd_ps(udot_ps(q5_values(w), LOADX(xq)), _mm256_set1_ps(d0 * xd[b]),
-                               acc0);
-        acc1 = _mm256_fmadd_ps(udot_ps(q5_values(w + 22), LOADX(xq + 32)),
-                               _mm256_set1_ps(d1 * xd[b + 1]), acc1);
-        corr += d0 * xs[b] + d1 * xs[b + 1];
-    }
-    for (; b < nb; b++, w += 22, xq += 32) {
-        const float d0 = F16(w);
-        acc0 = _mm256_fmadd_ps(udot_ps(q5_values(w), LOADX(xq)), _mm256_set1_ps(d0 * xd[b]),
-                               acc0);
-        corr += d0 * xs[b];
-    }
-    return hsum_ps(_mm256_add_ps(acc0, acc1)) - 16.0f * corr;
+    float dot, off;
+    dot_blocks(K_Q5_0, nb, w, xq, xd, xs, &dot, &off);
+    return dot - 16.0f * off;
 }
 
 float dot_q8_0_avx2(int nb, const uint8_t *w, const int8_t *xq, const float *xd,
                     const float *xs) {
-    (void)xs;
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-    int b = 0;
-    for (; b + 1 < nb; b += 2, w += 68, xq += 64) {
-        acc0 = _mm256_fmadd_ps(sdot_ps(LOADX(w + 2), LOADX(xq)), _mm256_set1_ps(F16(w) * xd[b]),
-                               acc0);
-        acc1 = _mm256_fmadd_ps(sdot_ps(LOADX(w + 36), LOADX(xq + 32)),
-                               _mm256_set1_ps(F16(w + 34) * xd[b + 1]), acc1);
-    }
-    for (; b < nb; b++, w += 34, xq += 32) {
-        acc0 = _mm256_fmadd_ps(sdot_ps(LOADX(w + 2), LOADX(xq)), _mm256_set1_ps(F16(w) * xd[b]),
-                               acc0);
-    }
-    return hsum_ps(_mm256_add_ps(acc0, acc1));
+    float dot, off;
+    dot_blocks(K_Q8_0, nb, w, xq, xd, xs, &dot, &off);
+    return dot;
 }
 
 #endif /* DATASHARK_AVX2 */
