@@ -8,10 +8,10 @@ from datashark.gateway.adapters.factory import build_provider
 from datashark.gateway.settings import GatewaySettings, SettingsError, provider_specs
 
 ENV_NAMES = [
-    "DATASHARK_PROVIDERS", "DATASHARK_PROVIDERS_FILE", "DEEPSEEK_API_KEY", "DEEPSEEK_BASE_URL",
+    "DATASHARK_PROVIDERS", "DATASHARK_PROVIDERS_FILE", "DATASHARK_GATEWAY_BREAKER_THRESHOLD", "DATASHARK_GATEWAY_BREAKER_COOLDOWN_S", "DEEPSEEK_API_KEY", "DEEPSEEK_BASE_URL",
     "DEEPSEEK_MODEL", "OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_MODEL", "OLLAMA_BASE_URL",
     "OLLAMA_MODEL", "BETA_MODEL_PATH", "BETA_MODEL_BASE_URL", "OPENAI_COMPATIBLE_BASE_URL",
-    "OPENAI_COMPATIBLE_MODEL", "OPENAI_COMPATIBLE_API_KEY", "LOCAL_MODEL", "REDIS_URL",
+    "OPENAI_COMPATIBLE_MODEL", "OPENAI_COMPATIBLE_API_KEY", "DATASHARK_LOCAL_MODEL", "REDIS_URL",
 ]  # fmt: skip
 
 
@@ -22,14 +22,14 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def providers(settings: GatewaySettings):
-    return {s.name: build_provider(s, None, None, 0.3, None) for s in provider_specs(settings)}
+    return {s.name: build_provider(s, None, None, 0.3, None, 64) for s in provider_specs(settings)}
 
 
 def test_default_order_and_missing_keys_are_not_configured(tmp_path, monkeypatch) -> None:
-    monkeypatch.setenv("LOCAL_MODEL", str(tmp_path / "missing.gguf"))
-    specs = provider_specs(GatewaySettings())
+    monkeypatch.setenv("DATASHARK_LOCAL_MODEL", str(tmp_path / "missing.gguf"))
+    specs = provider_specs(GatewaySettings(_env_file=None))
     assert [s.name for s in specs] == ["local", "deepseek", "openai", "ollama", "templates"]
-    built = providers(GatewaySettings())
+    built = providers(GatewaySettings(_env_file=None))
     for name in ("deepseek", "openai"):
         assert not built[name].configured and built[name].why_not_configured == "no API key"
     assert built["ollama"].why_not_configured == "no base URL"
@@ -44,24 +44,24 @@ def test_keys_urls_and_models_from_the_environment(monkeypatch) -> None:
     monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
     monkeypatch.setenv("OLLAMA_BASE_URL", "http://127.0.0.1:11434/")
     monkeypatch.setenv("OLLAMA_MODEL", "qwen2.5-coder:1.5b")
-    specs = {s.name: s for s in provider_specs(GatewaySettings())}
+    specs = {s.name: s for s in provider_specs(GatewaySettings(_env_file=None))}
     assert list(specs) == ["openai", "deepseek", "ollama"]
     assert specs["deepseek"].api_key == "ds-key" and specs["deepseek"].model == "deepseek-coder"
     assert specs["deepseek"].base_url.startswith("https://")
     assert specs["openai"].base_url == "http://127.0.0.1:9/v1"
     assert specs["ollama"].base_url == "http://127.0.0.1:11434/v1"
     assert specs["ollama"].model == "qwen2.5-coder:1.5b"
-    assert all(p.configured for p in providers(GatewaySettings()).values())
+    assert all(p.configured for p in providers(GatewaySettings(_env_file=None)).values())
 
 
 def test_beta_variables_keep_working(tmp_path, monkeypatch) -> None:
     model = tmp_path / "beta.gguf"
     model.write_bytes(b"GGUF")
     monkeypatch.setenv("BETA_MODEL_PATH", str(model))
-    local = providers(GatewaySettings())["local"]
+    local = providers(GatewaySettings(_env_file=None))["local"]
     assert local.kind == "local" and local.configured and local.model == "beta"
     monkeypatch.setenv("BETA_MODEL_BASE_URL", "http://127.0.0.1:8001/v1")
-    spec = provider_specs(GatewaySettings())[0]
+    spec = provider_specs(GatewaySettings(_env_file=None))[0]
     assert (spec.name, spec.kind, spec.base_url) == (
         "local",
         "openai_compatible",
@@ -82,7 +82,7 @@ def test_toml_file_defines_order_providers_and_policy(tmp_path, monkeypatch) -> 
         'model = "deepseek-reasoner"\nbase_url = "http://127.0.0.1:7/v1"\n'
     )
     monkeypatch.setenv("DATASHARK_PROVIDERS_FILE", str(path))
-    specs = {s.name: s for s in provider_specs(GatewaySettings())}
+    specs = {s.name: s for s in provider_specs(GatewaySettings(_env_file=None))}
     assert list(specs) == ["lab", "deepseek", "templates"]
     lab = specs["lab"]
     assert (lab.base_url, lab.model, lab.api_key) == (
@@ -96,7 +96,7 @@ def test_toml_file_defines_order_providers_and_policy(tmp_path, monkeypatch) -> 
     )
     assert specs["deepseek"].base_url == "http://127.0.0.1:7/v1"
     monkeypatch.setenv("DATASHARK_PROVIDERS", "deepseek,lab")  # the environment wins
-    assert [s.name for s in provider_specs(GatewaySettings())] == ["deepseek", "lab"]
+    assert [s.name for s in provider_specs(GatewaySettings(_env_file=None))] == ["deepseek", "lab"]
 
 
 @pytest.mark.parametrize(
@@ -115,10 +115,10 @@ def test_bad_configuration_is_named(tmp_path, monkeypatch, content, message) -> 
     if "providers.lab" in content:
         monkeypatch.setenv("DATASHARK_PROVIDERS", "lab")
     with pytest.raises(SettingsError, match=message):
-        provider_specs(GatewaySettings())
+        provider_specs(GatewaySettings(_env_file=None))
 
 
 def test_duplicate_names_are_rejected(monkeypatch) -> None:
     monkeypatch.setenv("DATASHARK_PROVIDERS", "templates,templates")
     with pytest.raises(SettingsError, match="twice"):
-        provider_specs(GatewaySettings())
+        provider_specs(GatewaySettings(_env_file=None))

@@ -40,9 +40,9 @@ end)
 Any character that touches the part dies."""
 
 GATEWAY_ENV = [
-    "DATASHARK_PROVIDERS", "DATASHARK_PROVIDERS_FILE", "DEEPSEEK_API_KEY", "OPENAI_API_KEY",
+    "DATASHARK_PROVIDERS", "DATASHARK_PROVIDERS_FILE", "DATASHARK_GATEWAY_BREAKER_THRESHOLD", "DATASHARK_GATEWAY_BREAKER_COOLDOWN_S", "DEEPSEEK_API_KEY", "OPENAI_API_KEY",
     "OLLAMA_BASE_URL", "BETA_MODEL_PATH", "BETA_MODEL_BASE_URL", "OPENAI_COMPATIBLE_BASE_URL",
-    "REDIS_URL", "DATASHARK_CACHE_PATH", "DATASHARK_CACHE_TTL_S", "LOCAL_MODEL",
+    "REDIS_URL", "DATASHARK_CACHE_PATH", "DATASHARK_CACHE_TTL_S", "DATASHARK_LOCAL_MODEL",
 ]  # fmt: skip
 
 
@@ -150,7 +150,7 @@ def live(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Callable[.
             )
         for key, value in env.items():
             monkeypatch.setenv(key, value)
-        app = LiveApp(build_flow(GatewaySettings()))
+        app = LiveApp(build_flow(GatewaySettings(_env_file=None)))
         apps.append(app.__enter__())
         return app
 

@@ -74,8 +74,8 @@ def test_breaker_opens_and_recovers(live, standins) -> None:
     app = live(
         ["primary", "backup"],
         standins,
-        GATEWAY_BREAKER_THRESHOLD="3",
-        GATEWAY_BREAKER_COOLDOWN_S="0.5",
+        DATASHARK_GATEWAY_BREAKER_THRESHOLD="3",
+        DATASHARK_GATEWAY_BREAKER_COOLDOWN_S="0.5",
         DATASHARK_CACHE_TTL_S="0",
     )
     outcomes = []

@@ -2,7 +2,7 @@
 
 Environment (see the "# gateway" section of .env.example): `DATASHARK_PROVIDERS` (order),
 `DEEPSEEK_*`, `OPENAI_*`, `OLLAMA_*`, `OPENAI_COMPATIBLE_*`, the beta's `BETA_MODEL_PATH` /
-`BETA_MODEL_BASE_URL`, policy numbers (`GATEWAY_*`), cache (`REDIS_URL`, `DATASHARK_CACHE_*`).
+`BETA_MODEL_BASE_URL`, local model (`DATASHARK_LOCAL_*`), policy numbers (`DATASHARK_GATEWAY_*`), cache (`REDIS_URL`, `DATASHARK_CACHE_*`).
 `DATASHARK_PROVIDERS_FILE` names a TOML file that can set `order` and per-provider tables:
 
     order = ["deepseek", "lab", "templates"]
@@ -51,7 +51,13 @@ def _env(name: str) -> AliasChoices:
 class GatewaySettings(BaseSettings):
     """Everything the gateway reads from the environment (unprefixed names, as documented)."""
 
-    model_config = SettingsConfigDict(env_file=None, extra="ignore", populate_by_name=True)
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+        frozen=True,
+    )
 
     providers: str | None = Field(
         None,
@@ -124,72 +130,72 @@ class GatewaySettings(BaseSettings):
     )
     local_model: str = Field(
         "smollm2",
-        validation_alias=_env("LOCAL_MODEL"),
+        validation_alias=_env("DATASHARK_LOCAL_MODEL"),
         description="Model name or path for the `local` provider when BETA_MODEL_PATH is unset.",
     )
     local_threads: int | None = Field(
         None,
-        validation_alias=_env("LOCAL_THREADS"),
+        validation_alias=_env("DATASHARK_LOCAL_THREADS"),
         description="Engine threads for the local provider (default: all cores).",
     )
     local_max_tokens: int = Field(
         256,
-        validation_alias=_env("LOCAL_MAX_TOKENS"),
+        validation_alias=_env("DATASHARK_LOCAL_MAX_TOKENS"),
         description="Most tokens the local model writes per answer.",
     )
     local_timeout_s: float = Field(
         120.0,
-        validation_alias=_env("LOCAL_TIMEOUT_S"),
+        validation_alias=_env("DATASHARK_LOCAL_TIMEOUT_S"),
         description="Total time allowed for one local generation (model load included).",
     )
     connect_timeout_s: float = Field(
         2.0,
-        validation_alias=_env("GATEWAY_CONNECT_TIMEOUT_S"),
+        validation_alias=_env("DATASHARK_GATEWAY_CONNECT_TIMEOUT_S"),
         description="HTTP connect timeout per provider call.",
     )
     read_timeout_s: float = Field(
         60.0,
-        validation_alias=_env("GATEWAY_READ_TIMEOUT_S"),
+        validation_alias=_env("DATASHARK_GATEWAY_READ_TIMEOUT_S"),
         description="HTTP read timeout (gap between bytes).",
     )
     total_timeout_s: float = Field(
         90.0,
-        validation_alias=_env("GATEWAY_TOTAL_TIMEOUT_S"),
+        validation_alias=_env("DATASHARK_GATEWAY_TOTAL_TIMEOUT_S"),
         description="Total time for one provider, retries included.",
     )
     max_retries: int = Field(
         2,
-        validation_alias=_env("GATEWAY_MAX_RETRIES"),
+        validation_alias=_env("DATASHARK_GATEWAY_MAX_RETRIES"),
         description="Retries on connection errors, 429 and 5xx before falling back.",
     )
     backoff_base_s: float = Field(
         0.01,
-        validation_alias=_env("GATEWAY_BACKOFF_BASE_S"),
+        validation_alias=_env("DATASHARK_GATEWAY_BACKOFF_BASE_S"),
         description="First backoff cap in seconds (doubles per retry, full jitter).",
     )
     backoff_max_s: float = Field(
         2.0,
-        validation_alias=_env("GATEWAY_BACKOFF_MAX_S"),
+        validation_alias=_env("DATASHARK_GATEWAY_BACKOFF_MAX_S"),
         description="Largest backoff cap in seconds.",
     )
     retry_after_max_s: float = Field(
         10.0,
-        validation_alias=_env("GATEWAY_RETRY_AFTER_MAX_S"),
+        validation_alias=_env("DATASHARK_GATEWAY_RETRY_AFTER_MAX_S"),
         description="Longest Retry-After honoured; longer ones fall back at once.",
     )
     breaker_threshold: int = Field(
         3,
-        validation_alias=_env("GATEWAY_BREAKER_THRESHOLD"),
+        validation_alias=_env("DATASHARK_GATEWAY_BREAKER_THRESHOLD"),
         description="Consecutive failures that open a provider's circuit.",
     )
     breaker_cooldown_s: float = Field(
         30.0,
-        validation_alias=_env("GATEWAY_BREAKER_COOLDOWN_S"),
+        validation_alias=_env("DATASHARK_GATEWAY_BREAKER_COOLDOWN_S"),
         description="Seconds an open circuit skips its provider before one probe.",
     )
     templates_threshold: float = Field(
         0.35,
-        validation_alias=_env("GATEWAY_TEMPLATES_THRESHOLD"),
+        validation_alias=_env("DATASHARK_GATEWAY_TEMPLATES_THRESHOLD"),
         description="Lowest template score the templates provider answers with.",
     )
     redis_url: str | None = Field(
