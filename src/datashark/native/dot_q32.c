@@ -171,6 +171,86 @@ static inline __attribute__((always_inline)) void dot_blocks(int kind, int nb, c
     *off = hsum_ps(accm) + offt;
 }
 
+/* The same loop for 4 activation rows at once (prefill and batches): each weight block is
+ * unpacked once and multiplied with the 4 rows' bytes. Rows t = 0..3 start at xq + t * xstride
+ * (their scales at xd/xs + t * sstride). */
+static inline __attribute__((always_inline)) void dot_blocks_x4(
+    int kind, int nb, const uint8_t *w, const int8_t *xq, int xstride, const float *xd,
+    const float *xs, int sstride, float *dot, float *off) {
+    const int bs = kind == K_Q4_0 ? 18 : kind == K_Q4_1 ? 20 : kind == K_Q5_0 ? 22 : 34;
+    __m256 acc[4], accm[4];
+    for (int t = 0; t < 4; t++) acc[t] = accm[t] = _mm256_setzero_ps();
+    int b = 0;
+    for (; b + 8 <= nb; b += 8, w += 8 * bs, xq += 256) {
+        const __m256 dw = f16x8(w, bs);
+        const __m256 ow = kind == K_Q4_1 ? f16x8(w + 2, bs) : dw;
+        float coef[4][8];
+        for (int t = 0; t < 4; t++) {
+            _mm256_storeu_ps(coef[t], _mm256_mul_ps(dw, _mm256_loadu_ps(xd + t * sstride + b)));
+            if (kind != K_Q8_0)
+                accm[t] = _mm256_fmadd_ps(ow, _mm256_loadu_ps(xs + t * sstride + b), accm[t]);
+        }
+        for (int k = 0; k < 8; k++) {
+            const uint8_t *blk = w + k * bs;
+            __m256i u; /* unsigned weights, or |w| for Q8_0 */
+            switch (kind) {
+                case K_Q4_0: u = unpack_nibbles(blk + 2); break;
+                case K_Q4_1: u = unpack_nibbles(blk + 4); break;
+                case K_Q5_0: u = q5_values(blk); break;
+                default: u = LOADX(blk + 2); break;
+            }
+            const __m256i a = kind == K_Q8_0 ? _mm256_sign_epi8(u, u) : u;
+            for (int t = 0; t < 4; t++) {
+                __m256i x = LOADX(xq + t * xstride + 32 * k);
+                if (kind == K_Q8_0) x = _mm256_sign_epi8(x, u);
+                acc[t] = _mm256_fmadd_ps(udot_ps(a, x), _mm256_broadcast_ss(coef[t] + k), acc[t]);
+            }
+        }
+    }
+    float offt[4] = {0, 0, 0, 0};
+    for (; b < nb; b++, w += bs, xq += 32) {
+        const float d0 = F16(w);
+        const float o0 = kind == K_Q4_1 ? F16(w + 2) : d0;
+        for (int t = 0; t < 4; t++) {
+            acc[t] = _mm256_fmadd_ps(block_dot(kind, w, xq + t * xstride),
+                                     _mm256_set1_ps(d0 * xd[t * sstride + b]), acc[t]);
+            offt[t] += o0 * xs[t * sstride + b];
+        }
+    }
+    for (int t = 0; t < 4; t++) {
+        dot[t] = hsum_ps(acc[t]);
+        off[t] = hsum_ps(accm[t]) + offt[t];
+    }
+}
+
+void dot4_q4_0_avx2(int nb, const uint8_t *w, const int8_t *xq, int xstride, const float *xd,
+                    const float *xs, int sstride, float *out) {
+    float dot[4], off[4];
+    dot_blocks_x4(K_Q4_0, nb, w, xq, xstride, xd, xs, sstride, dot, off);
+    for (int t = 0; t < 4; t++) out[t] = dot[t] - 8.0f * off[t];
+}
+
+void dot4_q4_1_avx2(int nb, const uint8_t *w, const int8_t *xq, int xstride, const float *xd,
+                    const float *xs, int sstride, float *out) {
+    float dot[4], off[4];
+    dot_blocks_x4(K_Q4_1, nb, w, xq, xstride, xd, xs, sstride, dot, off);
+    for (int t = 0; t < 4; t++) out[t] = dot[t] + off[t];
+}
+
+void dot4_q5_0_avx2(int nb, const uint8_t *w, const int8_t *xq, int xstride, const float *xd,
+                    const float *xs, int sstride, float *out) {
+    float dot[4], off[4];
+    dot_blocks_x4(K_Q5_0, nb, w, xq, xstride, xd, xs, sstride, dot, off);
+    for (int t = 0; t < 4; t++) out[t] = dot[t] - 16.0f * off[t];
+}
+
+void dot4_q8_0_avx2(int nb, const uint8_t *w, const int8_t *xq, int xstride, const float *xd,
+                    const float *xs, int sstride, float *out) {
+    float dot[4], off[4];
+    dot_blocks_x4(K_Q8_0, nb, w, xq, xstride, xd, xs, sstride, dot, off);
+    for (int t = 0; t < 4; t++) out[t] = dot[t];
+}
+
 float dot_q4_0_avx2(int nb, const uint8_t *w, const int8_t *xq, const float *xd,
                     const float *xs) {
     float dot, off;

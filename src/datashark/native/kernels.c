@@ -24,25 +24,28 @@ enum { T_F32 = 0, T_F16 = 1, T_Q4_0 = 2, T_Q4_1 = 3, T_Q5_0 = 6, T_Q8_0 = 8, T_Q
 typedef struct {
     int block_size, type_size;
     dot_fn dot[2];   /* [scalar, simd] for quantized types */
+    dot4_fn dot4;    /* simd kernel for 4 activation rows at once, or NULL */
     fdot_fn fdot[2]; /* [scalar, simd] for float types */
 } kernel_info;
 
 #ifdef DATASHARK_AVX2
 #define PICK(s, v) {s, v}
+#define SIMD4(f) f
 #else
 #define PICK(s, v) {s, s}
+#define SIMD4(f) 0
 #endif
 
 static const kernel_info KERNELS[N_TYPES] = {
-    [T_F32] = {1, 4, {0, 0}, PICK(fdot_f32_scalar, fdot_f32_avx2)},
-    [T_F16] = {1, 2, {0, 0}, PICK(fdot_f16_scalar, fdot_f16_avx2)},
-    [T_BF16] = {1, 2, {0, 0}, PICK(fdot_bf16_scalar, fdot_bf16_avx2)},
-    [T_Q4_0] = {32, 18, PICK(dot_q4_0_scalar, dot_q4_0_avx2), {0, 0}},
-    [T_Q4_1] = {32, 20, PICK(dot_q4_1_scalar, dot_q4_1_avx2), {0, 0}},
-    [T_Q5_0] = {32, 22, PICK(dot_q5_0_scalar, dot_q5_0_avx2), {0, 0}},
-    [T_Q8_0] = {32, 34, PICK(dot_q8_0_scalar, dot_q8_0_avx2), {0, 0}},
-    [T_Q4_K] = {256, 144, PICK(dot_q4_k_scalar, dot_q4_k_avx2), {0, 0}},
-    [T_Q6_K] = {256, 210, PICK(dot_q6_k_scalar, dot_q6_k_avx2), {0, 0}},
+    [T_F32] = {1, 4, {0, 0}, 0, PICK(fdot_f32_scalar, fdot_f32_avx2)},
+    [T_F16] = {1, 2, {0, 0}, 0, PICK(fdot_f16_scalar, fdot_f16_avx2)},
+    [T_BF16] = {1, 2, {0, 0}, 0, PICK(fdot_bf16_scalar, fdot_bf16_avx2)},
+    [T_Q4_0] = {32, 18, PICK(dot_q4_0_scalar, dot_q4_0_avx2), SIMD4(dot4_q4_0_avx2), {0, 0}},
+    [T_Q4_1] = {32, 20, PICK(dot_q4_1_scalar, dot_q4_1_avx2), SIMD4(dot4_q4_1_avx2), {0, 0}},
+    [T_Q5_0] = {32, 22, PICK(dot_q5_0_scalar, dot_q5_0_avx2), SIMD4(dot4_q5_0_avx2), {0, 0}},
+    [T_Q8_0] = {32, 34, PICK(dot_q8_0_scalar, dot_q8_0_avx2), SIMD4(dot4_q8_0_avx2), {0, 0}},
+    [T_Q4_K] = {256, 144, PICK(dot_q4_k_scalar, dot_q4_k_avx2), 0, {0, 0}},
+    [T_Q6_K] = {256, 210, PICK(dot_q6_k_scalar, dot_q6_k_avx2), 0, {0, 0}},
 };
 
 static int g_threads = 1;
@@ -159,11 +162,23 @@ static void task_quantize(void *ctx, int t) {
 static void task_quant_rows(void *ctx, int chunk) {
     const matmul_job *j = ctx;
     const dot_fn dot = j->k->dot[g_simd];
+    const dot4_fn dot4 = g_simd ? j->k->dot4 : NULL;
     const Py_ssize_t end = (chunk + 1) * j->tiles_per_chunk * ROW_TILE;
     for (Py_ssize_t r0 = chunk * j->tiles_per_chunk * ROW_TILE; r0 < end && r0 < j->rows;
          r0 += ROW_TILE) {
         const Py_ssize_t r1 = r0 + ROW_TILE < j->rows ? r0 + ROW_TILE : j->rows;
-        for (int t = 0; t < j->T; t++) {
+        int t = 0;
+        if (dot4) { /* 4 activation rows per pass over a weight row */
+            for (; t + 4 <= j->T; t += 4) {
+                for (Py_ssize_t r = r0; r < r1; r++) {
+                    float o4[4];
+                    dot4(j->nb, j->w + (size_t)r * j->rb, j->xq + (size_t)t * j->cols, j->cols,
+                         j->xd + (size_t)t * j->nb, j->xs + (size_t)t * j->nb, j->nb, o4);
+                    for (int u = 0; u < 4; u++) j->out[(size_t)(t + u) * j->rows + r] = o4[u];
+                }
+            }
+        }
+        for (; t < j->T; t++) {
             const int8_t *q = j->xq + (size_t)t * j->cols;
             const float *d = j->xd + (size_t)t * j->nb, *s = j->xs + (size_t)t * j->nb;
             float *o = j->out + (size_t)t * j->rows;

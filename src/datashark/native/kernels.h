@@ -19,6 +19,9 @@
 /* sum_i w[i] * x[i] for one row; nb = number of 32-value blocks in the row */
 typedef float (*dot_fn)(int nb, const uint8_t *w, const int8_t *xq, const float *xd,
                         const float *xs);
+/* the same for 4 activation rows: row t at xq + t * xstride, scales at xd/xs + t * sstride */
+typedef void (*dot4_fn)(int nb, const uint8_t *w, const int8_t *xq, int xstride, const float *xd,
+                        const float *xs, int sstride, float *out);
 /* sum_i w[i] * x[i] for one row of float weights; n = number of values */
 typedef float (*fdot_fn)(int n, const uint8_t *w, const float *x);
 
@@ -79,6 +82,10 @@ float dot_q5_0_avx2(int, const uint8_t *, const int8_t *, const float *, const f
 float dot_q8_0_avx2(int, const uint8_t *, const int8_t *, const float *, const float *);
 float dot_q4_k_avx2(int, const uint8_t *, const int8_t *, const float *, const float *);
 float dot_q6_k_avx2(int, const uint8_t *, const int8_t *, const float *, const float *);
+void dot4_q4_0_avx2(int, const uint8_t *, const int8_t *, int, const float *, const float *, int, float *);
+void dot4_q4_1_avx2(int, const uint8_t *, const int8_t *, int, const float *, const float *, int, float *);
+void dot4_q5_0_avx2(int, const uint8_t *, const int8_t *, int, const float *, const float *, int, float *);
+void dot4_q8_0_avx2(int, const uint8_t *, const int8_t *, int, const float *, const float *, int, float *);
 float fdot_f32_avx2(int, const uint8_t *, const float *);
 float fdot_f16_avx2(int, const uint8_t *, const float *);
 float fdot_bf16_avx2(int, const uint8_t *, const float *);
