@@ -57,19 +57,57 @@ void dsops_residual_norm(float *x, float *y, const float *post_w, const float *n
     }
 }
 
-/* out = act(gate) * up over n values; kind 0: SiLU (SwiGLU), 1: GELU tanh form (GeGLU) */
+/* 8 floats (aligned(4): loads from any float address are allowed); GCC/Clang vector extensions
+ * lower to AVX2, AVX-512, NEON or scalar code as the target allows */
+typedef float v8f __attribute__((vector_size(32), aligned(4)));
+typedef int v8i __attribute__((vector_size(32), aligned(4)));
+
+static inline float dsops_hsum8(v8f v) {
+    return ((v[0] + v[4]) + (v[1] + v[5])) + ((v[2] + v[6]) + (v[3] + v[7]));
+}
+
+static inline v8f dsops_clamp8(v8f x, float lo, float hi) {
+    const v8f vlo = (v8f){0} + lo, vhi = (v8f){0} + hi;
+    const v8i below = x < vlo, above = x > vhi;
+    x = (v8f)(((v8i)x & ~below) | ((v8i)vlo & below));
+    return (v8f)(((v8i)x & ~above) | ((v8i)vhi & above));
+}
+
+/* exp of 8 values: x = n ln2 + r with n = nearest integer (the 1.5 * 2^23 rounding trick),
+ * |r| <= ln2/2, exp(r) by its degree-6 Taylor polynomial (relative error < 2e-7). x is clamped
+ * to [-87, 88]; values below -87 give 0 (softmax tails). */
+static inline v8f dsops_exp8(v8f x) {
+    const v8i under = x < ((v8f){0} - 87.0f);
+    x = dsops_clamp8(x, -87.0f, 88.0f);
+    const v8f magic = (v8f){0} + 12582912.0f;
+    const v8f nm = x * 1.44269504088896341f + magic;
+    const v8f n = nm - magic;
+    const v8i ni = (v8i)nm - (v8i)magic;
+    const v8f r = x - n * 0.693145751953125f - n * 1.428606765330187045e-06f;
+    v8f p = r * (1.0f / 720.0f) + (1.0f / 120.0f);
+    p = p * r + (1.0f / 24.0f);
+    p = p * r + (1.0f / 6.0f);
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    const v8f y = p * (v8f)((ni + 127) << 23);
+    return (v8f)((v8i)y & ~under);
+}
+
+/* out = act(gate) * up over n values; kind 0: SiLU (SwiGLU), 1: GELU tanh form (GeGLU).
+ * silu(g) = g / (1 + e^-g); gelu(g) = g / (1 + e^(-2c(g + 0.044715 g^3))) = 0.5 g (1 + tanh(..)) */
 void dsops_glu(const float *gate, const float *up, float *out, long n, int kind) {
-    if (kind == 0) {
-        for (long i = 0; i < n; i++) {
-            const float g = gate[i];
-            out[i] = g / (1.0f + expf(-g)) * up[i];
-        }
-    } else {
-        const float c = 0.7978845608028654f; /* sqrt(2 / pi) */
-        for (long i = 0; i < n; i++) {
-            const float g = gate[i];
-            out[i] = 0.5f * g * (1.0f + tanhf(c * (g + 0.044715f * g * g * g))) * up[i];
-        }
+    const float c = 0.7978845608028654f; /* sqrt(2 / pi) */
+    long i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const v8f g = *(const v8f *)(gate + i);
+        const v8f z = kind == 0 ? -g : (g + 0.044715f * g * g * g) * (-2.0f * c);
+        *(v8f *)(out + i) = g / (1.0f + dsops_exp8(z)) * *(const v8f *)(up + i);
+    }
+    for (; i < n; i++) {
+        const float g = gate[i];
+        const float z = kind == 0 ? -g : -2.0f * c * (g + 0.044715f * g * g * g);
+        out[i] = g / (1.0f + expf(z)) * up[i];
     }
 }
 
@@ -89,35 +127,6 @@ static void dsops_rope_head(float *x, int rope_dim, const float *cs, const float
             x[2 * i + 1] = x0 * sn[i] + x1 * cs[i];
         }
     }
-}
-
-/* 8 floats (aligned(4): loads from any float address are allowed); GCC/Clang vector extensions
- * lower to AVX2, AVX-512, NEON or scalar code as the target allows */
-typedef float v8f __attribute__((vector_size(32), aligned(4)));
-typedef int v8i __attribute__((vector_size(32), aligned(4)));
-
-static inline float dsops_hsum8(v8f v) {
-    return ((v[0] + v[4]) + (v[1] + v[5])) + ((v[2] + v[6]) + (v[3] + v[7]));
-}
-
-/* exp of 8 values x <= 0 (softmax after subtracting the max): x = n ln2 + r with n the nearest
- * integer, |r| <= ln2/2, exp(r) by its degree-6 Taylor polynomial (relative error < 2e-7);
- * x < -87 gives 0. */
-static inline v8f dsops_exp8(v8f x) {
-    const v8f lo = (v8f){0} - 87.0f;
-    const v8i under = x < lo;
-    x = (v8f)(((v8i)x & ~under) | ((v8i)lo & under));
-    const v8i ni = __builtin_convertvector(x * 1.44269504088896341f - 0.5f, v8i); /* ceil */
-    const v8f n = __builtin_convertvector(ni, v8f);
-    const v8f r = x - n * 0.693145751953125f - n * 1.428606765330187045e-06f;
-    v8f p = r * (1.0f / 720.0f) + (1.0f / 120.0f);
-    p = p * r + (1.0f / 24.0f);
-    p = p * r + (1.0f / 6.0f);
-    p = p * r + 0.5f;
-    p = p * r + 1.0f;
-    p = p * r + 1.0f;
-    const v8f y = p * (v8f)((ni + 127) << 23);
-    return (v8f)((v8i)y & ~under);
 }
 
 /* out (hd) = sum_j att[j] * V[j] over j in [lo, hi], V rows of hd floats */

@@ -31,9 +31,10 @@ _SQRT_2_OVER_PI = np.float32(0.7978845608028654)
 
 
 class Buf:
-    """A preallocated C-contiguous 2-D float32 array `a` and the address `p` of its first value."""
+    """A preallocated C-contiguous 2-D float32 array `a` and the address `p` of its first value;
+    `rows[n]` is the view of the first n rows (made once: slicing costs more than a lookup)."""
 
-    __slots__ = ("a", "p", "row_bytes")
+    __slots__ = ("a", "p", "row_bytes", "rows")
 
     def __init__(self, a: np.ndarray) -> None:
         if a.dtype != np.float32 or not a.flags.c_contiguous:
@@ -41,6 +42,7 @@ class Buf:
         self.a = a if a.ndim == 2 else a.reshape(1, -1)
         self.p = int(self.a.ctypes.data)
         self.row_bytes = self.a.shape[1] * 4
+        self.rows = [self.a[:n] for n in range(self.a.shape[0] + 1)]
 
     @classmethod
     def zeros(cls, rows: int, cols: int) -> Buf:
@@ -237,6 +239,7 @@ class NativeOps:
         self._glu = _LIB.dsops_glu
         self._attention = _LIB.dsops_attention
         self._matmul = native._lib.matmul  # type: ignore[attr-defined]
+        self._wargs: dict[QTensor, tuple[int, int, int, int]] = {}
         self.threads = threads
 
     def embed(self, w: QTensor, ids: np.ndarray, out: Buf, scale: float) -> None:
@@ -246,7 +249,10 @@ class NativeOps:
             rows *= np.float32(scale)
 
     def matmul(self, w: QTensor, x: Buf, out: Buf, n: int) -> None:
-        self._matmul(int(w.qtype), w.ptr, w.rows, w.cols, x.a[:n], out.a[:n])
+        args = self._wargs.get(w)
+        if args is None:
+            args = self._wargs[w] = (int(w.qtype), w.ptr, w.rows, w.cols)
+        self._matmul(*args, x.rows[n], out.rows[n])
 
     def rmsnorm(self, x: Buf, w: Buf | None, out: Buf, n: int, eps: float) -> None:
         self._rmsnorm(x.p, w.p if w is not None else None, out.p, n, x.a.shape[1], eps)
