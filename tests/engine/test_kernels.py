@@ -223,3 +223,32 @@ def test_no_native_env_gives_the_same_results() -> None:
     assert outs["1"][1].shape == (99,)
     if outs["0"][0]:  # the extension exists: it must agree with the fallback
         assert rel_err(outs["0"][1], outs["1"][1].astype(np.float64)) < TOL
+
+
+def test_kernel_bench_reports_every_group(tmp_path, rng: np.random.Generator) -> None:
+    """The micro-benchmark runs on a small GGUF and reports each type/shape group once."""
+    import gguf
+
+    from datashark.native.bench import bench_kernels, format_table
+
+    path = tmp_path / "tiny.gguf"
+    writer = gguf.GGUFWriter(path, arch="llama")
+    for name, qtype, shape in [
+        ("blk.0.attn_q.weight", QT.Q4_1, (64, 96)),
+        ("blk.1.attn_q.weight", QT.Q4_1, (64, 96)),
+        ("blk.0.ffn_down.weight", QT.Q8_0, (96, 64)),
+        ("token_embd.weight", QT.Q8_0, (100, 96)),
+    ]:
+        raw = gq.quantize(rng.standard_normal(shape).astype(np.float32), qtype)
+        writer.add_tensor(name, raw, raw_shape=raw.shape, raw_dtype=qtype)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    result = bench_kernels(path, threads=1, prefill_t=5, min_seconds=0.01)
+    assert result["token_matrices"] == 4  # tied output: token_embd counts as the output
+    groups = {(g["type"], tuple(g["shape"])): g for g in result["groups"]}
+    assert set(groups) == {("Q4_1", (64, 96)), ("Q8_0", (96, 64)), ("Q8_0", (100, 96))}
+    assert groups[("Q4_1", (64, 96))]["count"] == 2
+    assert all(g["t1_us"] > 0 and g["t5_gmac_s"] > 0 for g in groups.values())
+    assert "Q4_1" in format_table(result)

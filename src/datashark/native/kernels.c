@@ -339,6 +339,64 @@ static PyObject *py_quantize_q8(PyObject *self, PyObject *const *args, Py_ssize_
     Py_RETURN_NONE;
 }
 
+typedef struct {
+    const uint8_t *p;
+    size_t n, chunk;
+    uint64_t sums[256];
+} read_job;
+
+static void task_read(void *ctx, int c) {
+    read_job *j = ctx;
+    const size_t start = (size_t)c * j->chunk, end = start + j->chunk < j->n ? start + j->chunk : j->n;
+    uint64_t acc = 0;
+#ifdef DATASHARK_AVX2
+    __m256i v = _mm256_setzero_si256();
+    size_t i = start;
+    for (; i + 128 <= end; i += 128) {
+        const __m256i a = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(j->p + i)),
+                                           _mm256_loadu_si256((const __m256i *)(j->p + i + 32)));
+        const __m256i b = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(j->p + i + 64)),
+                                           _mm256_loadu_si256((const __m256i *)(j->p + i + 96)));
+        v = _mm256_add_epi64(v, _mm256_xor_si256(a, b));
+    }
+    uint64_t lanes[4];
+    _mm256_storeu_si256((__m256i *)lanes, v);
+    acc = lanes[0] + lanes[1] + lanes[2] + lanes[3];
+    for (; i < end; i++) acc += j->p[i];
+#else
+    for (size_t i = start; i < end; i++) acc += j->p[i];
+#endif
+    j->sums[c] = acc;
+}
+
+/* read_bytes(buffer) -> int: read every byte with the kernels' threads (a memory read-bandwidth
+ * probe for the benchmark: the same bytes a matvec reads, with no arithmetic on them) */
+static PyObject *py_read_bytes(PyObject *self, PyObject *arg) {
+    (void)self;
+    Py_buffer v;
+    if (PyObject_GetBuffer(arg, &v, PyBUF_C_CONTIGUOUS) < 0) return NULL;
+    read_job *j = calloc(1, sizeof(read_job));
+    if (!j) {
+        PyBuffer_Release(&v);
+        return PyErr_NoMemory();
+    }
+    j->p = v.buf;
+    j->n = (size_t)v.len;
+    int chunks = 8 * g_threads < 256 ? 8 * g_threads : 256;
+    j->chunk = (j->n + chunks - 1) / chunks;
+    if (j->chunk == 0) j->chunk = 1;
+    chunks = (int)((j->n + j->chunk - 1) / j->chunk);
+    const int nth = g_threads;
+    Py_BEGIN_ALLOW_THREADS
+    pool_run(task_read, j, chunks, nth);
+    Py_END_ALLOW_THREADS
+    uint64_t total = 0;
+    for (int c = 0; c < chunks; c++) total += j->sums[c];
+    free(j);
+    PyBuffer_Release(&v);
+    return PyLong_FromUnsignedLongLong(total);
+}
+
 static PyObject *py_set_threads(PyObject *self, PyObject *arg) {
     (void)self;
     const long n = PyLong_AsLong(arg);
@@ -378,6 +436,7 @@ static PyMethodDef methods[] = {
     {"quantize_q8", (PyCFunction)(void (*)(void))py_quantize_q8, METH_FASTCALL,
      "quantize_q8(x, q, d, s)"},
     {"set_threads", py_set_threads, METH_O, "set_threads(n)"},
+    {"read_bytes", py_read_bytes, METH_O, "read_bytes(buffer) -> int (bandwidth probe)"},
     {"set_simd", py_set_simd, METH_O, "set_simd(on) -> bool"},
     {"simd_name", py_simd_name, METH_NOARGS, "simd_name() -> str"},
     {NULL, NULL, 0, NULL},
