@@ -11,5 +11,15 @@ from datashark.roblox.templates.templates import (
     get_template,
     load_templates,
 )
+from datashark.roblox.templates.search import CONFIDENCE_THRESHOLD, best_match, search
 
-__all__ = ["Template", "TemplateError", "TemplateParam", "get_template", "load_templates"]
+__all__ = [
+    "CONFIDENCE_THRESHOLD",
+    "Template",
+    "TemplateError",
+    "TemplateParam",
+    "best_match",
+    "get_template",
+    "load_templates",
+    "search",
+]
