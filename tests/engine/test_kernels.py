@@ -252,3 +252,34 @@ def test_kernel_bench_reports_every_group(tmp_path, rng: np.random.Generator) ->
     assert groups[("Q4_1", (64, 96))]["count"] == 2
     assert all(g["t1_us"] > 0 and g["t5_gmac_s"] > 0 for g in groups.values())
     assert "Q4_1" in format_table(result)
+
+
+@needs_native
+def test_concurrent_callers_and_forked_child(rng: np.random.Generator) -> None:
+    """The thread pool serves one caller at a time (others run inline) and survives fork()."""
+    import threading
+
+    w = make_weight(rng, QT.Q4_1, 1024, 512)
+    x = rng.standard_normal((3, 512)).astype(np.float32)
+    before = native.get_threads()
+    native.set_threads(2)
+    try:
+        ref = native.matmul(w, x)
+        same = [False] * 4
+
+        def run(i: int) -> None:
+            same[i] = all(np.array_equal(native.matmul(w, x), ref) for _ in range(30))
+
+        threads = [threading.Thread(target=run, args=(i,)) for i in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+        assert same == [True] * 4
+        pid = os.fork()
+        if pid == 0:  # child: the pool's workers do not exist here; the kernels must still work
+            os._exit(0 if np.array_equal(native.matmul(w, x), ref) else 3)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+    finally:
+        native.set_threads(before)
