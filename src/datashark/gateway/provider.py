@@ -75,7 +75,8 @@ class ChatRequest:
     """What the gateway sends to every provider.
 
     `messages` is the full prompt for model providers; `task` is the user's request in plain words
-    (with clarifying answers folded in), which retrieval-based providers (templates) read instead.
+    and `details` the answers to clarifying questions, which retrieval-based providers (templates)
+    read instead.
     """
 
     messages: tuple[Message, ...]
@@ -83,6 +84,7 @@ class ChatRequest:
     max_tokens: int = 1024
     temperature: float = 0.2
     stop: tuple[str, ...] = ()
+    details: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

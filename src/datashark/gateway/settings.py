@@ -193,10 +193,11 @@ class GatewaySettings(BaseSettings):
         validation_alias=_env("DATASHARK_GATEWAY_BREAKER_COOLDOWN_S"),
         description="Seconds an open circuit skips its provider before one probe.",
     )
-    templates_threshold: float = Field(
-        0.35,
+    templates_threshold: float | None = Field(
+        None,
         validation_alias=_env("DATASHARK_GATEWAY_TEMPLATES_THRESHOLD"),
-        description="Lowest template score the templates provider answers with.",
+        description="Lowest template score the templates provider answers with "
+        "(default: the library's calibrated threshold).",
     )
     redis_url: str | None = Field(
         None,

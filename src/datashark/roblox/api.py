@@ -23,7 +23,7 @@ from datashark.gateway.cache import open_cache
 from datashark.gateway.gateway import Gateway
 from datashark.gateway.settings import GatewaySettings, SettingsError, provider_specs
 from datashark.roblox.errors import GenerateError, invalid_request
-from datashark.roblox.flow import FlowConfig, GenerateFlow, render_template
+from datashark.roblox.flow import FlowConfig, GenerateFlow, Retriever, render_template
 from datashark.roblox.protocol import GenerateRequest
 from datashark.roblox.validate import Validator
 
@@ -32,26 +32,41 @@ log = logging.getLogger("datashark.roblox")
 router = APIRouter(tags=["roblox"])
 
 
-def _template_library() -> tuple[Any, dict[str, Any]]:
-    """(search function, templates by id), or (None, {}) when the library is unavailable."""
+def _template_library() -> tuple[Any, dict[str, Any], float]:
+    """(search function, templates by id, the library's confidence threshold), or
+    (None, {}, 1.0) when the library is unavailable."""
     try:
-        from datashark.roblox.templates import load_templates, search
+        from datashark.roblox.templates import load_templates
+        from datashark.roblox.templates.search import CONFIDENCE_THRESHOLD, search
     except ImportError as exc:
         log.warning("template library unavailable: %s", exc)
-        return None, {}
-    return search, {t.id: t for t in load_templates()}
+        return None, {}, 1.0
+    return search, {t.id: t for t in load_templates()}, CONFIDENCE_THRESHOLD
 
 
 def build_flow(settings: GatewaySettings) -> GenerateFlow:
     """The whole backend from settings: providers in order, gateway, cache, validator."""
-    search, templates = _template_library()
+    search, templates, library_threshold = _template_library()
+    threshold = settings.templates_threshold
+    threshold = library_threshold if threshold is None else threshold
     specs = provider_specs(settings)
+    cache = (
+        open_cache(settings.redis_url, settings.resolved_cache_path())
+        if settings.cache_ttl_s > 0
+        else None
+    )
+    config = FlowConfig(
+        cache_ttl_s=settings.cache_ttl_s,
+        clarify_use_local=settings.clarify_use_local,
+        check_threshold=threshold,
+    )
+    retrieve = Retriever(search) if search is not None else None
     providers = [
         build_provider(
             s,
-            search,
+            retrieve,
             render_template,
-            settings.templates_threshold,
+            threshold,
             settings.local_threads,
             settings.local_max_tokens,
         )
@@ -63,15 +78,7 @@ def build_flow(settings: GatewaySettings) -> GenerateFlow:
         settings.breaker_threshold,
         settings.breaker_cooldown_s,
     )
-    cache = (
-        open_cache(settings.redis_url, settings.resolved_cache_path())
-        if settings.cache_ttl_s > 0
-        else None
-    )
-    config = FlowConfig(
-        cache_ttl_s=settings.cache_ttl_s, clarify_use_local=settings.clarify_use_local
-    )
-    return GenerateFlow(gateway, cache, Validator(), search, templates, config)
+    return GenerateFlow(gateway, cache, Validator(), retrieve, templates, config)
 
 
 def get_flow(request: Request) -> GenerateFlow:

@@ -14,11 +14,10 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from datashark.gateway.adapters.templates import SearchFn
 from datashark.gateway.cache import Cache, cache_key
 from datashark.gateway.gateway import AllProvidersFailed, Gateway, UnknownProvider
 from datashark.gateway.provider import ChatRequest, Completion, FailureReason, ProviderError
@@ -64,6 +63,36 @@ def edit_target(prompt: str, context: Context | None) -> SelectedScript | None:
     return context.scripts[0] if _EDIT_WORDS.search(prompt) else None
 
 
+class Retriever:
+    """Template retrieval that uses clarifying answers to choose, not to judge.
+
+    The confidence of a template is its score for the request alone: answers add words that no
+    template contains ("after 3 seconds") and would only dilute it. The answers decide the order
+    among the templates that match the request ("make a door" + "ProximityPrompt" puts the prompt
+    door before the touch door).
+    """
+
+    def __init__(self, search: Callable[[str], Sequence[tuple[Any, float]]]) -> None:
+        self._search = search
+
+    def __call__(self, task: str, details: Sequence[str] = ()) -> list[tuple[Any, float]]:
+        base = list(self._search(task))
+        if not details:
+            return base
+        detailed = {id(t): s for t, s in self._search(task + "\n" + "\n".join(details))}
+        return sorted(
+            base, key=lambda ts: (ts[1] + detailed.get(id(ts[0]), 0.0), ts[1]), reverse=True
+        )
+
+
+def details_of(answers: dict[str, str] | None) -> tuple[str, ...]:
+    """Answers as `question words: answer` lines, in a stable order."""
+    return tuple(
+        f"{key.replace('_', ' ')}: {value.strip()}"
+        for key, value in sorted((answers or {}).items())
+    )
+
+
 def normalised(req: GenerateRequest, chain: Sequence[str]) -> dict[str, Any]:
     return {
         "v": 1,
@@ -80,7 +109,7 @@ class GenerateFlow:
         gateway: Gateway,
         cache: Cache | None,
         validator: Validator,
-        search: SearchFn | None,
+        search: Retriever | None,
         templates_by_id: dict[str, Any],
         config: FlowConfig,
     ) -> None:
@@ -155,11 +184,11 @@ class GenerateFlow:
                 attempts = [a.as_dict() for a in exc.attempts]
         return rule_questions(req.prompt, req.context), "rules", attempts
 
-    def _matches(self, task: str) -> list[tuple[Any, float]]:
+    def _matches(self, prompt: str, details: tuple[str, ...]) -> list[tuple[Any, float]]:
         if self._search is None:
             return []
         try:
-            return list(self._search(task))
+            return self._search(prompt, details)
         except Exception:  # retrieval is an aid; a broken index must not fail the request
             return []
 
@@ -167,7 +196,8 @@ class GenerateFlow:
         self, req: GenerateRequest, chain: list[str], edit: SelectedScript | None
     ) -> dict[str, Any]:
         task = task_text(req.prompt, req.answers)
-        matches = self._matches(task)
+        details = details_of(req.answers)
+        matches = self._matches(req.prompt, details)
         examples = [
             t for t, s in matches[: self.config.max_examples] if s >= self.config.example_threshold
         ]
@@ -191,9 +221,10 @@ class GenerateFlow:
         )
         request = ChatRequest(
             build_messages(task, req.context, examples, edit),
-            task,
+            req.prompt,
             self.config.max_tokens,
             self.config.temperature,
+            details=details,
         )
 
         async def accept(completion: Completion) -> Accepted:

@@ -39,7 +39,7 @@ def task_text(prompt: str, answers: Mapping[str, str] | None) -> str:
             f"{key.replace('_', ' ')}: {value.strip()}" for key, value in sorted(answers.items())
         )
         text = f"{text}\nDetails: {details}"
-    return text
+    return text  # details_of() in flow.py gives the same lines one by one
 
 
 def _cut(source: str, limit: int) -> str:

@@ -1,7 +1,7 @@
 """The `templates` provider: the closest hand-written example, no model and no network.
 
 It is the last link of the default chain, so DataShark answers common requests offline. The
-Roblox layer hands in `search` (task text -> examples with a score in [0, 1], best first) and
+Roblox layer hands in `search` (task and details -> examples with a score in [0, 1], best first) and
 `render` (example -> answer text in the same shape a model would write, and its reference id);
 the gateway itself knows nothing of Roblox. Below `threshold` it fails with `no_match` and says
 plainly that it cannot do this offline, instead of returning something unrelated.
@@ -16,7 +16,7 @@ from typing import Any
 
 from datashark.gateway.provider import ChatRequest, Completion, FailureReason, ProviderError
 
-SearchFn = Callable[[str], Sequence[tuple[Any, float]]]
+SearchFn = Callable[[str, Sequence[str]], Sequence[tuple[Any, float]]]
 RenderFn = Callable[[Any, str], tuple[str, str]]
 
 
@@ -42,7 +42,7 @@ class TemplatesProvider:
         if self._search is None or self._render is None:
             raise ProviderError(FailureReason.ERROR, "no template library")
         try:
-            matches = list(self._search(request.task))
+            matches = list(self._search(request.task, request.details))
         except Exception as exc:
             raise ProviderError(FailureReason.ERROR, f"template search failed: {exc}") from exc
         if not matches or matches[0][1] < self.threshold:
