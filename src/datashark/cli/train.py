@@ -143,6 +143,105 @@ def train(
         )
 
 
+def export(
+    checkpoint: Path = typer.Argument(..., help="Checkpoint (.pt) written by `datashark train`."),
+    out: Path = typer.Option(..., "--out", help="GGUF file to write."),
+    quant: str = typer.Option("f32", help="f32, f16, q8_0 or q4_0."),
+    name: str = typer.Option("datashark-luau", help="general.name stored in the file."),
+) -> None:
+    """Export a checkpoint to a llama-architecture GGUF file."""
+    from datashark.train.checkpoint import load_model
+    from datashark.train.export import QUANT_RULES, export_gguf
+
+    if quant not in QUANT_RULES:
+        raise typer.BadParameter(f"--quant must be one of {', '.join(QUANT_RULES)}")
+    try:
+        model, tok, _ = load_model(checkpoint)
+    except (FileNotFoundError, ValueError) as exc:
+        raise typer.BadParameter(str(exc)) from None
+    path = export_gguf(model, tok, out, quant=quant, name=name)
+    typer.echo(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB, {quant})")
+
+
+def eval_lm(
+    model: str = typer.Option(..., help="GGUF file, cached model name, or a .pt checkpoint."),
+    data: Path = typer.Option(..., help="Corpus folder written by `datashark data build`."),
+    split: str = typer.Option("test", help="train, val or test."),
+    samples: int = typer.Option(20, help="Sampled generations to compile-check."),
+    max_new_tokens: int = typer.Option(256, help="Token limit per sample."),
+    max_bytes: int | None = typer.Option(None, help="Score only the first N bytes of files."),
+    seed: int = typer.Option(0, help="Sampling seed."),
+    json_out: Path | None = typer.Option(None, "--json", help="Also write the report here."),
+) -> None:
+    """Bits per byte on held-out Luau vs xz -9e, and the compile rate of samples."""
+    import json
+
+    from datashark.train.evaluate import eval_lm as run
+
+    if split not in ("train", "val", "test"):
+        raise typer.BadParameter("--split must be train, val or test")
+    r = run(model, data, split, samples, max_new_tokens, max_bytes, seed)
+    typer.echo(
+        f"model {r.model} on {split}: {r.files} files, {r.bytes:,} bytes, {r.tokens:,} tokens"
+    )
+    typer.echo(f"{'metric':<28}{'value':>10}")
+    typer.echo(f"{'bits per byte (model)':<28}{r.bpb:>10.4f}")
+    typer.echo(f"{'bits per byte (xz -9e)':<28}{r.xz_bpb:>10.4f}")
+    typer.echo(f"{'nats per token':<28}{r.nll_per_token:>10.4f}")
+    typer.echo(f"{'samples compiling':<28}{r.compiled:>7}/{r.samples}")
+    typer.echo(f"{'samples ending with EOS':<28}{r.ended:>7}/{r.samples}")
+    if json_out:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(r.to_dict(), indent=2) + "\n")
+
+
+def bench_train(
+    preset: str = typer.Option("beta-10m", help="Model preset."),
+    data: Path = typer.Option(..., help="Corpus folder."),
+    steps: int = typer.Option(5, help="Optimizer steps per round."),
+    rounds: int = typer.Option(3, help="Rounds (bare and trainer alternate)."),
+    batch_size: int | None = typer.Option(None, help="Sequences per step (default: preset)."),
+    out: Path = typer.Option(Path("out/bench-train"), help="Folder for bench_train.json."),
+    threads: int | None = typer.Option(None, help="torch CPU threads."),
+) -> None:
+    """Trainer throughput vs a bare PyTorch loop, same model and batch, same run."""
+    import torch
+
+    from datashark.train.bench import bench_train as run
+
+    if threads:
+        torch.set_num_threads(threads)
+    r = run(preset, data, out, steps=steps, rounds=rounds, batch_size=batch_size)
+    typer.echo(
+        f"preset {r.preset}, batch {r.batch_size} x {r.seq_len} tokens, "
+        f"{r.rounds} rounds x {r.steps_per_round} steps (median)"
+    )
+    typer.echo(f"{'loop':<12}{'tokens/s':>12}")
+    typer.echo(f"{'bare':<12}{r.bare_tok_s:>12,.0f}")
+    typer.echo(f"{'trainer':<12}{r.trainer_tok_s:>12,.0f}")
+    typer.echo(f"{'ratio':<12}{r.ratio:>12.3f}   (target >= 0.95)")
+    typer.echo(f"wrote {out / 'bench_train.json'}")
+
+
+def models_import(
+    file: Path = typer.Argument(..., help="GGUF file (e.g. from `datashark export`)."),
+    name: str = typer.Option(..., "--name", help="Name to serve it under."),
+) -> None:
+    """Copy a GGUF file into the model cache so `serve --model NAME` finds it."""
+    from datashark.registry import import_model
+
+    try:
+        path = import_model(file, name)
+    except (LookupError, ValueError, OSError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"imported {file} as {name!r}: {path}")
+
+
 def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
     groups["data"].command("build")(data_build)
     app.command("train")(train)
+    app.command("export")(export)
+    groups["eval"].command("lm")(eval_lm)
+    groups["bench"].command("train")(bench_train)
+    groups["models"].command("import")(models_import)
