@@ -91,11 +91,11 @@ def test_same_seed_same_tokens_other_seed_differs():
 def test_empirical_distribution_matches_tempered_softmax():
     logits = np.log(np.array([0.5, 0.3, 0.15, 0.05]))
     for temperature in (1.0, 0.5):
-        draws = _draws(SamplingParams(temperature=temperature, seed=7), logits, 20000)
+        draws = _draws(SamplingParams(temperature=temperature, seed=7), logits, 8000)
         freq = np.bincount(draws, minlength=4) / len(draws)
         z = np.exp(logits / temperature)
         expected = z / z.sum()
-        np.testing.assert_allclose(freq, expected, atol=0.015)
+        np.testing.assert_allclose(freq, expected, atol=0.02)
 
 
 def test_top_k_limits_candidates():
@@ -122,7 +122,7 @@ def test_top_p_and_min_p_on_known_distribution():
 @pytest.mark.parametrize("vocab, top_p", [(49152, 0.9), (262144, 0.5), (300, 0.999)])
 def test_top_p_head_search_equals_full_sort(vocab, top_p):
     rng = np.random.default_rng(vocab)
-    for _ in range(3):
+    for _ in range(2):
         logits = rng.standard_normal(vocab) * 0.5  # flat: the top 64 never reach p
         probs = np.exp(logits - logits.max())
         probs /= probs.sum()
