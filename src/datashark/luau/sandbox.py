@@ -23,8 +23,9 @@ What scripts see
   sandbox (the Roblox meaning of require); anything else is an error.
 
 How scripts run
-- `Script`s start when they are under Workspace or ServerScriptService; a missing parent path
-  under Workspace is created as an anchored Part (so `script.Parent.Touched` works).
+- `Script`s start when they are under Workspace or ServerScriptService. A missing parent path
+  is created: under Workspace as an anchored Part (so `script.Parent.Touched` works), under
+  StarterGui as a ScreenGui, under StarterPack as a Tool, elsewhere as a Folder.
 - `LocalScript`s need a client: when any LocalScript is given, a local player "Player1" joins
   after the server scripts started (like Play Solo): `Players.LocalPlayer` exists, scripts in
   StarterPlayerScripts, StarterCharacterScripts and StarterGui are copied into the player and
