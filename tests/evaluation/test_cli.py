@@ -42,8 +42,6 @@ def test_templates_on_all_tasks_prints_table_and_writes_reports(tmp_path):
                 "memory",
                 "crash",
             )
-    # The kill brick is in the template library: the suite must see the provider solve it.
-    assert next(r for r in results if r["task_id"] == "kill-brick")["passed"]
     assert pass_cell in out_html.read_text()
 
 
