@@ -394,3 +394,28 @@ def test_services_lighting_debris_collection_teleport(sandbox) -> None:
 def test_server_scripts_only_run_where_roblox_runs_them(sandbox, parent) -> None:
     result = sandbox('print("ran")', parent=parent)
     assert result.ok and result.log == ()
+
+
+def test_legacy_style_script_still_runs(sandbox) -> None:
+    """Older Roblox code (lowercase :connect, wait(), hit.Parent.Humanoid) works as in Roblox."""
+    source = """
+    function onTouched(hit)
+        local h = hit.Parent:findFirstChild("Humanoid")
+        if h ~= nil then
+            h.Health = 0
+        end
+    end
+    script.Parent.Touched:connect(onTouched)
+    wait(1)
+    script.Parent.BrickColor = BrickColor.new("Really red")
+    """
+    check = """
+    local brick = findScriptPart("Main")
+    local _, character = spawnPlayer("Old")
+    touch(brick, character)
+    assert(character.Humanoid.Health == 0)
+    advance(1.1)
+    assertEq(brick.BrickColor.Name, "Really red")
+    return true
+    """
+    ok(sandbox(source, check, parent="Workspace.Brick"))

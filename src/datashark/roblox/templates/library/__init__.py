@@ -1,0 +1,1 @@
+"""Template files: <id>.luau + <id>.toml (data, loaded by templates.py)."""
