@@ -4,6 +4,7 @@
 ranks templates for a request with a confidence in [0, 1] (see `search.py`).
 """
 
+from datashark.roblox.templates.search import CONFIDENCE_THRESHOLD, best_match, search
 from datashark.roblox.templates.templates import (
     Template,
     TemplateError,
@@ -11,7 +12,6 @@ from datashark.roblox.templates.templates import (
     get_template,
     load_templates,
 )
-from datashark.roblox.templates.search import CONFIDENCE_THRESHOLD, best_match, search
 
 __all__ = [
     "CONFIDENCE_THRESHOLD",
