@@ -1,6 +1,7 @@
 """Python side of the fake Roblox Studio: runs the plugin in the real Luau VM (pluau).
 
-`FakeStudio` loads fake_datatypes.luau, fake_studio.luau and driver.luau into one pluau VM, gives
+`FakeStudio` loads fake_datatypes.luau, fake_instances.luau, fake_studio.luau and driver.luau into
+one pluau VM, gives
 them a `host` table whose `http` does REAL HTTP requests with httpx (so the plugin talks to a real
 `datashark serve` on loopback), JSON in Python, and `load` to compile plugin chunks with their
 own `script` global. Every method here is one user action or one look at the state.
@@ -80,7 +81,8 @@ class FakeStudio:
         host.set("jsonDecode", lua.create_function(self._json_decode))
         host.set("load", lua.create_function(self._load))
         types = self._chunk("fake_datatypes.luau")()[0]
-        self.studio = self._chunk("fake_studio.luau")()[0](types, host)[0]
+        load_instances = self._chunk("fake_instances.luau")()[0]
+        self.studio = self._chunk("fake_studio.luau")()[0](types, host, load_instances)[0]
         self.driver = self._chunk("driver.luau")()[0](self.studio)[0]
         self.modules = modules
 
