@@ -5,8 +5,9 @@ scripts run together in the sandbox (`datashark.luau.sandbox.run_sandbox`: a chi
 a fake Roblox API, time and memory limits), with the behaviour `check` of the template the answer
 is based on when there is one. A failure raises `ProviderError` (COMPILE or SANDBOX) so the
 gateway falls back to the next provider; success returns the report that the response's
-`validation` shows. Sandbox runs are limited to one per core at a time, and results are kept per
-exact input (same scripts and check -> same verdict), so repeated answers cost nothing.
+`validation` shows. Sandbox runs are limited to one per core at a time, concurrent requests for
+the same scripts share one run, and results are kept per exact input (same scripts and check ->
+same verdict), so repeated answers cost nothing.
 
 Not handled: type checking (the compiler is not a type checker); ModuleScripts are compiled and
 loaded but not exercised beyond what other scripts require of them.
@@ -69,6 +70,7 @@ class Validator:
         self._slots = asyncio.Semaphore(parallel or os.cpu_count() or 1)
         self._verdicts: OrderedDict[str, Report | ProviderError] = OrderedDict()
         self._max_verdicts = 512
+        self._inflight: dict[str, asyncio.Future[Report]] = {}
 
     def _remember(self, key: str, verdict: Report | ProviderError) -> None:
         self._verdicts[key] = verdict
@@ -85,14 +87,25 @@ class Validator:
             if isinstance(known, ProviderError):
                 raise ProviderError(known.reason, known.message)
             return known
+        pending = self._inflight.get(key)
+        if pending is not None:  # the same scripts are being validated: share that run
+            return await asyncio.shield(pending)
+        future: asyncio.Future[Report] = asyncio.get_running_loop().create_future()
+        self._inflight[key] = future
         try:
             report = await self._validate(scripts, check, check_name)
-        except ProviderError as exc:
-            if exc.reason is FailureReason.COMPILE:  # sandbox verdicts can depend on load
-                self._remember(key, exc)
+        except BaseException as exc:
+            if isinstance(exc, ProviderError) and exc.reason is FailureReason.COMPILE:
+                self._remember(key, exc)  # sandbox verdicts can depend on load: not kept
+            future.set_exception(exc)
+            future.exception()  # retrieved: no "never retrieved" warning when nobody shared it
             raise
-        self._remember(key, report)
-        return report
+        else:
+            self._remember(key, report)
+            future.set_result(report)
+            return report
+        finally:
+            del self._inflight[key]
 
     async def _validate(
         self, scripts: Sequence[ExtractedScript], check: str | None, check_name: str | None
