@@ -23,10 +23,17 @@ def data_build(
     ),
     packages: Path | None = typer.Option(None, help="Another package list (TOML)."),
     near_threshold: float = typer.Option(0.8, help="Jaccard similarity that counts as duplicate."),
+    split: str = typer.Option("90,5,5", help="train,val,test percentages (by file hash)."),
 ) -> None:
     """Build the Luau corpus: fetch, extract, dedup, compile-check, split, write a manifest."""
     from datashark.train.corpus import BuildOptions, build
 
+    try:
+        percent = tuple(int(x) for x in split.split(","))
+    except ValueError:
+        percent = ()
+    if len(percent) != 3 or min(percent) < 0 or sum(percent) == 0:
+        raise typer.BadParameter("--split must be three non-negative integers, e.g. 90,5,5")
     use_npm = npm if npm is not None else not from_dirs
     if not use_npm and not from_dirs:
         raise typer.BadParameter("nothing to build from: give --from DIR or leave npm on")
@@ -37,6 +44,7 @@ def data_build(
             use_npm=use_npm,
             packages_file=packages,
             near_threshold=near_threshold,
+            split_percent=percent,  # type: ignore[arg-type]
         )
     )
     st = manifest["stages"]
