@@ -419,3 +419,19 @@ def test_legacy_style_script_still_runs(sandbox) -> None:
     return true
     """
     ok(sandbox(source, check, parent="Workspace.Brick"))
+
+
+def test_metatables_are_locked_and_signal_wait_returns_arguments(sandbox) -> None:
+    check = """
+    local part = makePart({ Name = "P" })
+    for _, v in { part, Vector3.new(), CFrame.new(), Color3.new(), Enum.KeyCode.E, part.Touched } do
+        assertEq(getmetatable(v), "The metatable is locked", typeof(v))
+        assert(not pcall(setmetatable, v, {}), "cannot replace the metatable of " .. typeof(v))
+    end
+    local _, character = spawnPlayer("A")
+    task.delay(1, touch, part, character)
+    local hit = part.Touched:Wait()
+    assert(hit.Parent == character and clock() == 1, "Wait returns the event's arguments")
+    return true
+    """
+    ok(sandbox("", check))
