@@ -152,3 +152,41 @@ def test_editing_a_selected_script_returns_its_new_version(live, standins) -> No
     sent = standins["primary"].seen[0].body["messages"][1]["content"]
     assert old.strip() in sent and "Change this existing Script Workspace.Pad.TouchScript" in sent
     assert [a["provider"] for a in body["attempts"]] == ["primary"]  # templates cannot edit
+
+
+def test_templates_say_plainly_when_they_cannot_help(live) -> None:
+    app = live()
+    response = app.post(
+        {
+            "prompt": "a sorting algorithm for a bank database",
+            "clarify": False,
+            "providers": ["templates"],
+        }
+    )
+    assert response.status_code == 502
+    body = response.json()
+    assert body["error"]["message"].startswith("DataShark cannot do this offline")
+    assert body["attempts"][0]["outcome"] == "no_match"
+
+
+def test_metrics_json_lists_every_provider(live) -> None:
+    app = live()
+    app.post({"prompt": KILL_PROMPT, "clarify": False, "providers": ["templates"]})
+    metrics = app.get("/api/metrics").json()
+    assert metrics["order"] == ["local", "deepseek", "openai", "ollama", "templates"]
+    templates = metrics["providers"]["templates"]
+    for key in (
+        "calls",
+        "successes",
+        "failures",
+        "failures_by_reason",
+        "fallbacks",
+        "avg_ms",
+        "p95_ms",
+    ):
+        assert key in templates
+    assert (
+        templates["calls"] == 1 and templates["successes"] == 1 and templates["state"] == "closed"
+    )
+    assert metrics["providers"]["deepseek"]["state"] == "not_configured"
+    assert metrics["providers"]["deepseek"]["why"] == "no API key"
