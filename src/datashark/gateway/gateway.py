@@ -306,9 +306,7 @@ class GatewayStream:
                             yield chunk
                     except ProviderError as exc:
                         error = exc
-                    except Exception as exc:
-                        if isinstance(exc, GeneratorExit):
-                            raise
+                    except Exception as exc:  # an adapter bug; GeneratorExit is not an Exception
                         error = ProviderError(FailureReason.ERROR, f"{type(exc).__name__}: {exc}")
                     finally:
                         await chunks.aclose()
