@@ -13,6 +13,7 @@ What it does not handle: corpora larger than memory (streams are loaded whole).
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,7 +52,9 @@ def encode_split(tok: Tokenizer, data_dir: Path, split: str, cache: Path) -> Tok
     ids = np.concatenate(parts)
     n_bytes = sum(len(t.encode("utf-8")) for t in texts)
     folder.mkdir(parents=True, exist_ok=True)
-    np.save(path, ids)
+    tmp = folder / f".{split}.{os.getpid()}.npy"
+    np.save(tmp, ids)
+    os.replace(tmp, path)  # atomic: a reader never sees half a file
     meta_path.write_text(json.dumps({"bytes": n_bytes, "tokens": int(ids.shape[0])}))
     return TokenStream(ids, n_bytes)
 

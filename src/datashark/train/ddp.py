@@ -81,6 +81,10 @@ class DistEnv:
         dist.broadcast(t, src=0)
         return bool(t.item())
 
+    def barrier(self) -> None:
+        if self.distributed:
+            dist.barrier()
+
     def close(self) -> None:
         if self.distributed and dist.is_initialized():
             dist.destroy_process_group()

@@ -113,10 +113,15 @@ class Trainer:
         self.elapsed = 0.0
         self.tokens_seen = 0
         self.stopper = EarlyStopping(cfg.patience, cfg.min_delta)
+        self.last_eval_step = -1
         self.byte_len = torch.from_numpy(tok.token_byte_lengths())
         opts.out.mkdir(parents=True, exist_ok=True)
+        if not self.dist.is_main:
+            self.dist.barrier()  # rank 0 encodes the splits into the shared cache first
         self.train_data = encode_split(tok, opts.data, "train", opts.out)
         self.val_data = encode_split(tok, opts.data, "val", opts.out)
+        if self.dist.is_main:
+            self.dist.barrier()
         self.metrics_path = opts.out / "metrics.jsonl"
 
     def _make_optimizer(self) -> torch.optim.Optimizer:
@@ -235,6 +240,7 @@ class Trainer:
     def eval_and_checkpoint(self, bar: tqdm) -> bool:
         """Evaluate, keep the best checkpoint, warn on overfitting; True when it should stop."""
         stop = False
+        self.last_eval_step = self.step
         if self.dist.is_main:
             val_loss, val_bpb = self.evaluate(self.val_data)
             train_loss, train_bpb = self.evaluate(self.train_data)
@@ -315,7 +321,7 @@ class Trainer:
                 reason = "early_stop"
                 bar.write(f"early stopping at step {self.step}: no val improvement")
                 break
-        if self.step % self.cfg.eval_every != 0 and reason != "early_stop":
+        if self.last_eval_step != self.step:
             self.eval_and_checkpoint(bar)
         bar.close()
         summary = {
@@ -358,15 +364,17 @@ def build_run(
         from datashark.train.gguf_import import load_init
 
         model, tok = load_init(init, dropout=model_cfg.dropout)
+        if opts.seq_len is None:  # train on the preset's window, not e.g. SmolLM2's 8192
+            opts = replace(opts, seq_len=model_cfg.context_length)
     else:
         texts = [r["text"] for r in read_split(opts.data, "train")]
         tok = train_tokenizer(texts, train_cfg.vocab_size, train_cfg.tokenizer)
         model = GPT(replace(model_cfg, vocab_size=tok.vocab_size))
     opts.out.mkdir(parents=True, exist_ok=True)
-    (opts.out / "tokenizer.json").write_text(json.dumps(tok.to_dict()))
-    (opts.out / "config.json").write_text(
-        json.dumps({"model": asdict(model.cfg), "train": asdict(train_cfg), "preset": preset})
-    )
+    if dist is None or dist.is_main:
+        (opts.out / "tokenizer.json").write_text(json.dumps(tok.to_dict()))
+        run_config = {"model": asdict(model.cfg), "train": asdict(train_cfg), "preset": preset}
+        (opts.out / "config.json").write_text(json.dumps(run_config))
     trainer = Trainer(model, tok, train_cfg, opts, dist)
     if resumed is not None:
         trainer.load_state(resumed)
