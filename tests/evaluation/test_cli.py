@@ -10,6 +10,31 @@ from typer.testing import CliRunner
 from datashark.cli.app import build_app
 from datashark.evaluation.tasks import load_tasks
 
+# Our own stages, and the gateway's attempt outcomes (FailureReason) for answers it rejected.
+REASONS = {
+    "error",
+    "clarify",
+    "no_scripts",
+    "compile",
+    "run",
+    "check",
+    "timeout",
+    "memory",
+    "crash",
+    "no_code",
+    "sandbox",
+    "no_match",
+    "provider_timeout",
+    "connect",
+    "rate_limited",
+    "server_error",
+    "client_error",
+    "malformed",
+    "stream_cut",
+    "empty",
+    "provider_error",
+}
+
 
 def run(*args: str):
     return CliRunner().invoke(build_app(), ["eval", "luau", *args])
@@ -31,17 +56,8 @@ def test_templates_on_all_tasks_prints_table_and_writes_reports(tmp_path):
         if r["passed"]:
             assert r["compiled"] and r["n_scripts"] >= 1 and r["reason"] is None
         else:
-            assert r["reason"] in (
-                "error",
-                "clarify",
-                "no_scripts",
-                "compile",
-                "run",
-                "check",
-                "timeout",
-                "memory",
-                "crash",
-            )
+            assert r["reason"] and r["detail"], r
+            assert r["reason"] in REASONS, r["reason"]
     assert pass_cell in out_html.read_text()
 
 

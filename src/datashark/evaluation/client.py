@@ -69,7 +69,9 @@ class FlowClient:
         from datashark.gateway.settings import GatewaySettings
         from datashark.roblox.api import build_flow
 
-        overrides: dict[str, Any] = {"cache_ttl_s": 0.0}
+        # No cache (every task is generated) and no circuit breaker (one provider failing several
+        # tasks in a row must not turn the rest of the suite into "circuit open").
+        overrides: dict[str, Any] = {"cache_ttl_s": 0.0, "breaker_threshold": 1_000_000}
         if providers:
             overrides["providers"] = ",".join(providers)
         self._flow = build_flow(GatewaySettings(**overrides))

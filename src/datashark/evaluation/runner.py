@@ -7,9 +7,13 @@ sandbox (the task's setup builds the world first), followed by the task's behavi
 plugin would put them: a Script under the task's selection when it has one, otherwise where the
 provider said.
 
-Failure reasons: `error` (no answer: HTTP error or every attempt failed), `clarify` (questions
-again after answers), `no_scripts`, `compile`, and the sandbox's stages `run`, `check`,
-`timeout`, `memory`, `crash`.
+Failure reasons. When the flow answered with an error, the provider's last attempt outcome (the
+flow validates before it answers): `no_code`, `compile`, `sandbox` (failed the flow's own
+sandbox run), `no_match` (templates: nothing close enough), `provider_timeout`, `connect`,
+`rate_limited`, `server_error`, `client_error`, `malformed`, `empty`, `provider_error`, or
+`error` when no attempt says. Otherwise: `clarify` (questions again after answers),
+`no_scripts`, `compile`, and our sandbox run's stages `run`, `check`, `timeout`, `memory`,
+`crash`.
 
 Not handled: pass@k for k > 1 (one sample per task), parallel runs (the machine has 2 cores).
 """
@@ -25,6 +29,8 @@ from datashark.evaluation.client import GenerateClient
 from datashark.evaluation.tasks import EvalTask
 
 SUPPORT_NAME = "PlaceSupport"
+# Gateway outcomes whose names would clash with the sandbox stages of our own run.
+PROVIDER_REASONS = {"timeout": "provider_timeout", "error": "provider_error"}
 
 
 @dataclass(frozen=True)
@@ -121,6 +127,18 @@ def _first_options(questions: Iterable[dict[str, Any]]) -> dict[str, str]:
     return answers
 
 
+def _provider_outcome(body: dict[str, Any], provider: str) -> str | None:
+    """The last attempt outcome of `provider` in an error body (gateway FailureReason names)."""
+    outcomes = [
+        str(a.get("outcome"))
+        for a in body.get("attempts") or []
+        if isinstance(a, dict) and a.get("provider") == provider and a.get("outcome")
+    ]
+    if not outcomes:
+        return None
+    return PROVIDER_REASONS.get(outcomes[-1], outcomes[-1])
+
+
 def _error_text(body: dict[str, Any], fallback: str) -> str:
     """The error message, with each attempt's detail (why the provider failed) when given."""
     err = body.get("error")
@@ -169,7 +187,10 @@ def evaluate_task(client: GenerateClient, provider: str, task: EvalTask) -> Task
 
     if reply.status_code != 200:
         text = reply.error or _error_text(reply.body, f"HTTP {reply.status_code}")
-        return result("error", text, False, 0)
+        outcome = _provider_outcome(reply.body, provider)
+        # The flow validates before answering: output that did not compile or failed its sandbox
+        # run comes back as an error whose attempt says why.
+        return result(outcome or "error", text, outcome == "sandbox", 0)
     if reply.body.get("status") == "clarify":
         return result("clarify", "asked again after its questions were answered", False, 0)
     scripts = [s for s in reply.body.get("scripts") or [] if isinstance(s, dict)]
