@@ -126,3 +126,43 @@ def test_sandbox_has_no_file_or_environment_access(sandbox) -> None:
     result = sandbox(source)
     assert result.log[0] == "nil nil function"  # dofile exists only to raise a clear error
     assert not result.ok and "os.getenv is not available" in (result.error or "")
+
+
+def test_pathological_pattern_search_times_out(sandbox) -> None:
+    source = 'local s = string.rep("a", 3000)\nprint(string.find(s, ".-.-.-.-.-b"))'
+    result = sandbox(source, timeout_s=0.2)
+    assert not result.ok and result.stage == "timeout"
+    assert_parent_still_works(sandbox)
+
+
+def fake_python(tmp_path, body: str):
+    fake = tmp_path / "python"
+    fake.write_text("#!/bin/sh\n" + body)
+    fake.chmod(0o755)
+    return str(fake)
+
+
+def test_hung_child_is_killed_by_the_parent(monkeypatch, tmp_path) -> None:
+    """A child that stops responding (stuck outside the VM's reach) is killed on the wall clock."""
+    import datashark.luau.sandbox as sandbox_module
+
+    monkeypatch.setattr(
+        sandbox_module.sys, "executable", fake_python(tmp_path, "echo ready\nsleep 60\n")
+    )
+    result = run_sandbox(
+        [SandboxScript("Main", "Script", "ServerScriptService", OK_SCRIPT)], timeout_s=0.2
+    )
+    assert not result.ok and result.stage == "timeout" and "killed" in (result.error or "")
+
+
+def test_dead_child_process_is_reported_as_crash(monkeypatch, tmp_path) -> None:
+    import datashark.luau.sandbox as sandbox_module
+
+    monkeypatch.setattr(
+        sandbox_module.sys,
+        "executable",
+        fake_python(tmp_path, "echo 'fatal: VM died' >&2\nexit 3\n"),
+    )
+    result = run_sandbox([SandboxScript("Main", "Script", "ServerScriptService", OK_SCRIPT)])
+    assert not result.ok and result.stage == "crash"
+    assert "code 3" in (result.error or "") and "VM died" in (result.error or "")

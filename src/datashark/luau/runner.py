@@ -17,7 +17,9 @@ make the common cases report cleanly:
 
 Request: {"scripts": [{"name", "class_name", "parent_path", "source"}], "check": str | null,
 "setup": str | null, "timeout_s": float, "memory_mb": int}.
-Result: {"ok", "stage", "error", "line", "script", "log", "virtual_s", "elapsed_ms"}.
+Output: the line "ready" once the request is read and imports are done (the parent starts its
+clock then), then the result {"ok", "stage", "error", "line", "script", "log", "virtual_s",
+"elapsed_ms"}.
 
 pluau prints "Lua VM is being closed" to stdout when a VM is dropped, so the result goes to a
 private duplicate of stdout and fd 1 is pointed at stderr before any VM exists.
@@ -51,6 +53,7 @@ API_FILES = (
 )
 _LOCATION_RE = re.compile(r"^([^:\n]+):(\d+): ")
 TICKS_PER_SECOND = 2_000_000  # interrupt calls per second of busy Luau, measured here
+READY = "ready\n"  # first line on stdout: imports done, the run starts
 
 
 def _api_sources() -> list[tuple[str, str]]:
@@ -197,6 +200,8 @@ def main() -> None:
     os.dup2(2, 1)  # anything printed by pluau or the VM goes to stderr, not into our JSON
     try:
         request = json.loads(sys.stdin.read())
+        out.write(READY)  # the parent's time limit starts now, after Python's start-up
+        out.flush()
         result = run_request(request)
     except BaseException as exc:  # report, never hang the parent
         result = _result("crash", False, f"sandbox runner failed: {exc!r}", [])

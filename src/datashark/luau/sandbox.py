@@ -65,14 +65,19 @@ from __future__ import annotations
 
 import json
 import os
+import selectors
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 
+from datashark.luau.runner import READY
+
 Stage = str  # "compile" | "run" | "check" | "timeout" | "memory" | "crash"
 SCRIPT_CLASSES = ("Script", "LocalScript", "ModuleScript")
-STARTUP_GRACE_S = 15.0  # starting Python and loading the API, on a busy machine
+STARTUP_GRACE_S = 15.0  # starting Python and importing, on a busy machine
+KILL_FACTOR, KILL_MARGIN_S = 1.5, 1.0  # wall-clock kill after READY: timeout_s * 1.5 + 1 s
+MAX_OUTPUT_BYTES = 4 * 1024 * 1024
 MAX_SCRIPTS = 32
 MAX_SOURCE_CHARS = 200_000
 
@@ -162,21 +167,22 @@ def run_sandbox(
         env=env,
     )
     try:
-        out, err = proc.communicate(
-            json.dumps(request).encode(), timeout=timeout_s + STARTUP_GRACE_S
-        )
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.communicate()
+        out, err, finished = _exchange(proc, json.dumps(request).encode(), timeout_s)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+    elapsed = _ms(started)
+    if not finished:
         return SandboxResult(
             False,
             "timeout",
             f"time limit of {timeout_s:g} s exceeded (sandbox process killed)",
-            elapsed_ms=_ms(started),
+            elapsed_ms=elapsed,
         )
-    elapsed = _ms(started)
+    header, _, body = out.partition(READY.encode())
     try:
-        data = json.loads(out.decode("utf-8"))
+        data = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError):
         tail = err.decode("utf-8", "replace").strip().splitlines()[-3:]
         return SandboxResult(
@@ -195,6 +201,52 @@ def run_sandbox(
         elapsed_ms=elapsed,
         virtual_s=data.get("virtual_s"),
     )
+
+
+def _exchange(
+    proc: subprocess.Popen, request: bytes, timeout_s: float
+) -> tuple[bytes, bytes, bool]:
+    """Send the request, collect stdout/stderr; kill the child when it overruns.
+
+    The child prints READY when its imports are done; until then it gets STARTUP_GRACE_S, after
+    that timeout_s * KILL_FACTOR + KILL_MARGIN_S (its own instruction budget normally stops it
+    at about timeout_s and reports; this is for code stuck inside one long C call).
+    Returns (stdout, stderr, finished).
+    """
+    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+    try:
+        proc.stdin.write(request)
+        proc.stdin.close()
+    except BrokenPipeError:
+        pass
+    chunks = {proc.stdout.fileno(): bytearray(), proc.stderr.fileno(): bytearray()}
+    open_fds = set(chunks)
+    deadline = time.monotonic() + STARTUP_GRACE_S
+    ready = False
+    with selectors.DefaultSelector() as selector:
+        for stream in (proc.stdout, proc.stderr):
+            selector.register(stream, selectors.EVENT_READ)
+        while open_fds:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return (
+                    bytes(chunks[proc.stdout.fileno()]),
+                    bytes(chunks[proc.stderr.fileno()]),
+                    False,
+                )
+            for key, _ in selector.select(remaining):
+                data = os.read(key.fd, 65536)
+                if not data:
+                    selector.unregister(key.fileobj)
+                    open_fds.discard(key.fd)
+                    continue
+                buffer = chunks[key.fd]
+                if len(buffer) < MAX_OUTPUT_BYTES:
+                    buffer.extend(data)
+                if not ready and key.fd == proc.stdout.fileno() and READY.encode() in buffer:
+                    ready = True
+                    deadline = time.monotonic() + timeout_s * KILL_FACTOR + KILL_MARGIN_S
+    return bytes(chunks[proc.stdout.fileno()]), bytes(chunks[proc.stderr.fileno()]), True
 
 
 def _ms(started: float) -> float:
