@@ -75,7 +75,7 @@ def test_breaker_opens_and_recovers(live, standins) -> None:
         ["primary", "backup"],
         standins,
         DATASHARK_GATEWAY_BREAKER_THRESHOLD="3",
-        DATASHARK_GATEWAY_BREAKER_COOLDOWN_S="0.5",
+        DATASHARK_GATEWAY_BREAKER_COOLDOWN_S="3",
         DATASHARK_CACHE_TTL_S="0",
     )
     outcomes = []
@@ -87,7 +87,10 @@ def test_breaker_opens_and_recovers(live, standins) -> None:
     assert outcomes == ["compile", "compile", "compile", "circuit_open"]
     status = app.get("/api/metrics").json()["providers"]["primary"]
     assert status["state"] == "open" and status["skipped"] == {"circuit_open": 1}
-    time.sleep(0.55)
+    deadline = time.monotonic() + 30
+    while app.get("/api/metrics").json()["providers"]["primary"]["state"] != "half_open":
+        assert time.monotonic() < deadline, "the breaker never let a probe through"
+        time.sleep(0.1)
     body = app.post(KILL).json()
     assert body["provider"] == "primary"  # the probe succeeded
     assert app.get("/api/metrics").json()["providers"]["primary"]["state"] == "closed"
