@@ -33,6 +33,18 @@ def read_metrics(path: Path) -> list[dict]:
 
 
 @pytest.fixture(scope="session")
+def cli():
+    """`cli([...])` runs `datashark ...` in-process and returns its output."""
+    return run_cli
+
+
+@pytest.fixture(scope="session")
+def metrics():
+    """`metrics(path)` reads a metrics.jsonl file."""
+    return read_metrics
+
+
+@pytest.fixture(scope="session")
 def fixture_dir() -> Path:
     return FIXTURE
 
