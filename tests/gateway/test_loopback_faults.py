@@ -19,7 +19,7 @@ from datashark.gateway.provider import ChatRequest, Completion, Message
 
 POLICY = Policy(
     connect_timeout_s=1.0,
-    read_timeout_s=0.3,
+    read_timeout_s=1.0,
     total_timeout_s=5.0,
     max_retries=2,
     backoff_base_s=0.005,

@@ -112,7 +112,7 @@ def write_providers(
             'kind = "openai_compatible"',
             f'base_url = "{up.base_url}"',
             f'model = "{name}-model"',
-            "read_timeout_s = 0.5",
+            "read_timeout_s = 1.0",
             "backoff_base_s = 0.005",
             "retry_after_max_s = 3",
         ]
