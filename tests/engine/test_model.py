@@ -27,7 +27,12 @@ def smollm2(smollm2_path: Path) -> Model:
     return Model.load(smollm2_path, threads=2)
 
 
-def close(a: np.ndarray, b: np.ndarray, rel: float = 1e-4) -> bool:
+def close(a: np.ndarray, b: np.ndarray, rel: float = 0.06) -> bool:
+    """Equal up to SmolLM2's chaos: its activations are rounded to 8 bits per block (like
+    llama.cpp) and it has a few huge activation channels, so a last-bit difference between
+    two kernel paths (4-row vs 1-row matmul) flips some roundings and moves the logits by ~3%
+    (measured). An off-by-one position in a chunk moves them by 12% (measured); the arithmetic is
+    checked against a float64 reference in test_forward.py."""
     return float(np.abs(a - b).max()) <= rel * float(np.abs(b).max())
 
 

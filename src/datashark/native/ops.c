@@ -17,6 +17,13 @@
 #include <omp.h>
 #endif
 
+/* -std=c11 turns off multiply-add contraction; these loops want fused multiply-adds */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("fp-contract=fast")
+#elif defined(__clang__)
+#pragma clang fp contract(fast)
+#endif
+
 static float dsops_dot(const float *a, const float *b, int n) {
     float s = 0.0f;
 #pragma omp simd reduction(+ : s)
@@ -129,28 +136,49 @@ static void dsops_rope_head(float *x, int rope_dim, const float *cs, const float
     }
 }
 
-/* out (hd) = sum_j att[j] * V[j] over j in [lo, hi], V rows of hd floats */
-static void dsops_weighted_sum(float *out, const float *att, const float *V, int lo, int hi,
-                               int hd) {
-    if (hd % 64 == 0) {
-        for (int c = 0; c < hd; c += 64) { /* 8 accumulators stay in registers */
-            v8f a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, a4 = {0}, a5 = {0}, a6 = {0}, a7 = {0};
-            for (int j = lo; j <= hi; j++) {
-                const float w = att[j];
-                const v8f *vj = (const v8f *)(V + (size_t)j * hd + c);
-                a0 += w * vj[0], a1 += w * vj[1], a2 += w * vj[2], a3 += w * vj[3];
-                a4 += w * vj[4], a5 += w * vj[5], a6 += w * vj[6], a7 += w * vj[7];
+#define DSOPS_SUB 4 /* query heads of one KV group handled per pass over the cache */
+
+/* out[i] (hd) = sum_j att[i][j] * V[j] for the gn (a constant after inlining) heads i of a
+ * sub-group, j in [lo, hi]. Each V row is read once for all gn heads; 2 x gn accumulators of a
+ * 16-column block stay in registers. Needs hd % 16 == 0. */
+static inline __attribute__((always_inline)) void dsops_wsum_block(
+    int gn, float *const *out, const float *const *att, const float *V, int lo, int hi, int hd) {
+    for (int c = 0; c < hd; c += 16) {
+        v8f acc[DSOPS_SUB][2];
+        for (int i = 0; i < gn; i++) acc[i][0] = acc[i][1] = (v8f){0};
+        for (int j = lo; j <= hi; j++) {
+            const v8f v0 = *(const v8f *)(V + (size_t)j * hd + c);
+            const v8f v1 = *(const v8f *)(V + (size_t)j * hd + c + 8);
+            for (int i = 0; i < gn; i++) {
+                const float w = att[i][j];
+                acc[i][0] += w * v0;
+                acc[i][1] += w * v1;
             }
-            v8f *o = (v8f *)(out + c);
-            o[0] = a0, o[1] = a1, o[2] = a2, o[3] = a3, o[4] = a4, o[5] = a5, o[6] = a6, o[7] = a7;
         }
-        return;
+        for (int i = 0; i < gn; i++) {
+            *(v8f *)(out[i] + c) = acc[i][0];
+            *(v8f *)(out[i] + c + 8) = acc[i][1];
+        }
     }
-    memset(out, 0, sizeof(float) * hd);
-    for (int j = lo; j <= hi; j++) {
-        const float w = att[j];
-        const float *vj = V + (size_t)j * hd;
-        for (int i = 0; i < hd; i++) out[i] += w * vj[i];
+}
+
+static void dsops_weighted_sum(int gn, float *const *out, const float *const *att,
+                               const float *V, int lo, int hi, int hd) {
+    if (hd % 16 == 0) {
+        switch (gn) {
+            case 1: dsops_wsum_block(1, out, att, V, lo, hi, hd); return;
+            case 2: dsops_wsum_block(2, out, att, V, lo, hi, hd); return;
+            case 3: dsops_wsum_block(3, out, att, V, lo, hi, hd); return;
+            default: dsops_wsum_block(4, out, att, V, lo, hi, hd); return;
+        }
+    }
+    for (int i = 0; i < gn; i++) {
+        memset(out[i], 0, sizeof(float) * hd);
+        for (int j = lo; j <= hi; j++) {
+            const float w = att[i][j];
+            const float *vj = V + (size_t)j * hd;
+            for (int x = 0; x < hd; x++) out[i][x] += w * vj[x];
+        }
     }
 }
 
@@ -166,39 +194,60 @@ static inline float dsops_dot_hd(const float *a, const float *b, int hd) {
     return dsops_dot(a, b, hd);
 }
 
-/* one query row t and head h (task = t * n_heads + h) against the cache; att: scratch */
-static void dsops_attend(long task, const float *q, const float *kc, const float *vc, float *out,
-                         float *att, int n_heads, int group, int hd, int max_t, int pos0,
-                         int window, float scale) {
-    const int t = (int)(task / n_heads), h = (int)(task % n_heads);
-    const int p = pos0 + t;
-    const int lo = (window > 0 && p - window + 1 > 0) ? p - window + 1 : 0;
-    const float *qh = q + ((size_t)t * n_heads + h) * hd;
-    const float *kh = kc + (size_t)(h / group) * max_t * hd;
-    const float *vh = vc + (size_t)(h / group) * max_t * hd;
-    float m = -INFINITY;
-    for (int j = lo; j <= p; j++) {
-        const float s = dsops_dot_hd(qh, kh + (size_t)j * hd, hd) * scale;
-        att[j] = s;
-        m = s > m ? s : m;
-    }
-    /* softmax numerators, 8 at a time; the tail is padded with -inf-like values */
+/* softmax of x[lo..hi] in place (subtract the max, exp, normalise) */
+static void dsops_softmax(float *x, int lo, int hi, float m) {
     float sum = 0.0f;
     int j = lo;
     v8f vs = {0};
-    for (; j + 8 <= p + 1; j += 8) {
-        v8f e = dsops_exp8(*(v8f *)(att + j) - m);
-        *(v8f *)(att + j) = e;
+    for (; j + 8 <= hi + 1; j += 8) {
+        const v8f e = dsops_exp8(*(v8f *)(x + j) - m);
+        *(v8f *)(x + j) = e;
         vs += e;
     }
     sum = dsops_hsum8(vs);
-    for (; j <= p; j++) {
-        att[j] = expf(att[j] - m);
-        sum += att[j];
+    for (; j <= hi; j++) {
+        x[j] = expf(x[j] - m);
+        sum += x[j];
     }
     const float inv = 1.0f / sum;
-    for (j = lo; j <= p; j++) att[j] *= inv;
-    dsops_weighted_sum(out + ((size_t)t * n_heads + h) * hd, att, vh, lo, p, hd);
+    for (j = lo; j <= hi; j++) x[j] *= inv;
+}
+
+/* One query row t and KV head kvh (task = t * n_kv + kvh): the `group` query heads that share
+ * this KV head attend over its cache, DSOPS_SUB heads per pass so each K and V row is loaded
+ * once for all of them. att: scratch of DSOPS_SUB * n_ctx floats. */
+static void dsops_attend(long task, const float *q, const float *kc, const float *vc, float *out,
+                         float *att, int n_ctx, int n_heads, int n_kv, int hd, int max_t,
+                         int pos0, int window, float scale) {
+    const int group = n_heads / n_kv;
+    const int t = (int)(task / n_kv), kvh = (int)(task % n_kv);
+    const int p = pos0 + t;
+    const int lo = (window > 0 && p - window + 1 > 0) ? p - window + 1 : 0;
+    const float *K = kc + (size_t)kvh * max_t * hd;
+    const float *V = vc + (size_t)kvh * max_t * hd;
+    for (int g0 = 0; g0 < group; g0 += DSOPS_SUB) {
+        const int gn = group - g0 < DSOPS_SUB ? group - g0 : DSOPS_SUB;
+        const float *qi[DSOPS_SUB];
+        float *oi[DSOPS_SUB], *ai[DSOPS_SUB], m[DSOPS_SUB];
+        for (int i = 0; i < gn; i++) {
+            const size_t row = ((size_t)t * n_heads + (size_t)kvh * group + g0 + i) * hd;
+            qi[i] = q + row;
+            oi[i] = out + row;
+            ai[i] = att + (size_t)i * n_ctx;
+            m[i] = -INFINITY;
+        }
+        /* scores: scale * q . k for every visible position */
+        for (int j = lo; j <= p; j++) {
+            const float *kj = K + (size_t)j * hd;
+            for (int i = 0; i < gn; i++) {
+                const float sc = dsops_dot_hd(qi[i], kj, hd) * scale;
+                ai[i][j] = sc;
+                m[i] = sc > m[i] ? sc : m[i];
+            }
+        }
+        for (int i = 0; i < gn; i++) dsops_softmax(ai[i], lo, p, m[i]);
+        dsops_weighted_sum(gn, oi, (const float *const *)ai, V, lo, p, hd);
+    }
 }
 
 /* Attention of one segment: n new tokens of one sequence at positions pos0 .. pos0+n-1.
@@ -212,7 +261,6 @@ void dsops_attention(float *q, float *k, const float *v, int n, float *kc, float
                      int pos0, float *out, int n_heads, int n_kv, int hd, int rope_dim,
                      double rope_base, double pos_scale, int neox, int window, float scale,
                      const float *q_norm, const float *k_norm, float eps, int n_threads) {
-    const int group = n_heads / n_kv;
     const int half = rope_dim / 2;
     float *cs = malloc(sizeof(float) * (half > 0 ? 2 * half : 1));
     float *sn = cs + half;
@@ -241,25 +289,27 @@ void dsops_attention(float *q, float *k, const float *v, int n, float *kc, float
     }
     free(cs);
 
-    /* 2. one (query, head) pair per task: scores, softmax, weighted sum of values */
+    /* 2. one (query row, KV head) pair per task */
     const int n_ctx = pos0 + n;
-    const long tasks = (long)n * n_heads;
-    const long work = tasks * (long)(window > 0 && window < n_ctx ? window : n_ctx) * hd;
+    const long tasks = (long)n * n_kv;
+    const long work = (long)n * n_heads * (long)(window > 0 && window < n_ctx ? window : n_ctx) * hd;
     int threads = n_threads > 0 ? n_threads : 1;
     if (work < (1L << 22)) threads = 1; /* waking threads costs more than it saves */
     if (threads == 1) {
-        float *att = malloc(sizeof(float) * (size_t)n_ctx);
+        float *att = malloc(sizeof(float) * DSOPS_SUB * (size_t)n_ctx);
         for (long task = 0; task < tasks; task++)
-            dsops_attend(task, q, kc, vc, out, att, n_heads, group, hd, max_t, pos0, window, scale);
+            dsops_attend(task, q, kc, vc, out, att, n_ctx, n_heads, n_kv, hd, max_t, pos0, window,
+                         scale);
         free(att);
         return;
     }
 #pragma omp parallel num_threads(threads)
     {
-        float *att = malloc(sizeof(float) * (size_t)n_ctx);
-#pragma omp for schedule(static)
+        float *att = malloc(sizeof(float) * DSOPS_SUB * (size_t)n_ctx);
+#pragma omp for schedule(dynamic, 4)
         for (long task = 0; task < tasks; task++)
-            dsops_attend(task, q, kc, vc, out, att, n_heads, group, hd, max_t, pos0, window, scale);
+            dsops_attend(task, q, kc, vc, out, att, n_ctx, n_heads, n_kv, hd, max_t, pos0, window,
+                         scale);
         free(att);
     }
 }
