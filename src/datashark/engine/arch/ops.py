@@ -126,10 +126,12 @@ class NumpyOps:
 
     def glu(self, gate: Buf, up: Buf, out: Buf, n: int, kind: int) -> None:
         g = gate.a[:n]
-        if kind == SILU:
-            act = g / (np.float32(1.0) + np.exp(-g))
-        else:
-            act = 0.5 * g * (1.0 + np.tanh(_SQRT_2_OVER_PI * (g + np.float32(0.044715) * g**3)))
+        with np.errstate(over="ignore"):  # exp(-g) = inf for g << 0 gives silu(g) = -0, right
+            if kind == SILU:
+                act = g / (np.float32(1.0) + np.exp(-g))
+            else:
+                inner = _SQRT_2_OVER_PI * (g + np.float32(0.044715) * g**3)
+                act = 0.5 * g * (1.0 + np.tanh(inner))
         np.multiply(act, up.a[:n], out=out.a[:n])
 
     def attention(
