@@ -169,9 +169,11 @@ class Trainer:
     def evaluate(self, stream: TokenStream) -> tuple[float, float]:
         """(mean loss in nats/token, bits per byte) over fixed windows of `stream`."""
         self.raw_model.eval()
-        starts = fixed_starts(len(stream), self.T, self.cfg.eval_batches * self.micro_batch)
+        # the same windows whatever the number of ranks (rank 0 evaluates alone)
+        rows = max(self.cfg.batch_size // self.cfg.grad_accum, 1)
+        starts = fixed_starts(len(stream), self.T, self.cfg.eval_batches * rows)
         nll, n_tok, n_bytes = 0.0, 0, 0
-        for chunk in starts.split(max(self.micro_batch, 1)):
+        for chunk in starts.split(rows):
             x, y = window_batch(stream.ids, chunk, self.T)
             x, y = x.to(self.device), y.to(self.device)
             with self.autocast:
