@@ -231,3 +231,14 @@ def test_stream_falls_back_before_first_token_only() -> None:
     out, outcomes = run(collect())
     assert out == ["one", "two", "three"] and outcomes == ["connect", "ok"]
     assert a.calls == 3  # first try + 2 retries on a connection error
+
+
+def test_a_validator_bug_rejects_the_answer_not_the_request() -> None:
+    async def broken(completion: Completion) -> str:
+        if completion.provider == "a":
+            raise KeyError("oops")
+        return completion.text
+
+    result = run(gateway(Fake("a", ["x"]), Fake("b", ["y"])).complete(REQ, broken))
+    assert result.value == "y"
+    assert result.attempts[0].outcome == "error" and "KeyError" in result.attempts[0].detail

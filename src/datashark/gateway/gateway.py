@@ -219,6 +219,10 @@ class Gateway:
                         value = await validate(completion)
                     except ProviderError as exc:
                         error = exc
+                    except Exception as exc:  # a validator bug rejects this answer, not the request
+                        error = ProviderError(
+                            FailureReason.ERROR, f"validation failed: {type(exc).__name__}: {exc}"
+                        )
             self.metrics.record_call(name, call_ms, error.reason.value if error else None)
             decision = decide(
                 error.reason if error else None,
