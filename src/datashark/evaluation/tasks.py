@@ -1,7 +1,7 @@
 """The Luau evaluation suite's tasks: a user prompt, the place it runs in, a behaviour check, and
 a known-good and a known-bad solution that prove the check can pass and can fail.
 
-Tasks live in `tasks/<category>.toml`, one `[[task]]` table each:
+Tasks live in `suite/<category>.toml`, one `[[task]]` table each:
 
     [[task]]
     id = "kill-brick"                      # unique, kebab-case
@@ -108,7 +108,7 @@ def _parse(category: str, text: str, origin: str) -> list[EvalTask]:
 @functools.cache
 def load_tasks() -> tuple[EvalTask, ...]:
     """Every task of the suite, by category then file order. Raises TaskFileError."""
-    folder = resources.files("datashark.evaluation") / "tasks"
+    folder = resources.files("datashark.evaluation") / "suite"
     tasks: list[EvalTask] = []
     for category in CATEGORIES:
         entry = folder / f"{category}.toml"
