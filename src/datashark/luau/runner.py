@@ -40,16 +40,30 @@ from typing import Any
 from datashark.luau.compiler import compile_check
 from datashark.luau.pluau_loader import load_pluau
 
-API_FILES = (
+API_FILES = (  # load order: each file adds to the shared table R
     "runtime",
+    "vectors",
+    "cframe",
+    "colors",
     "datatypes",
     "enums",
     "instance",
+    "instance_members",
+    "parts",
     "classes",
+    "gui",
+    "humanoid",
     "players",
     "services",
+    "tweens",
+    "input",
+    "json",
+    "datastores",
+    "recorded",
+    "workspace",
     "env",
     "helpers",
+    "driver",
 )
 _LOCATION_RE = re.compile(r"^([^:\n]+):(\d+): ")
 TICKS_PER_SECOND = 2_000_000  # interrupt calls per second of busy Luau, measured here
