@@ -63,8 +63,8 @@ def free_port() -> int:
 class LiveApp:
     """`create_app` served by uvicorn in a thread; `flow` is installed on app.state."""
 
-    def __init__(self, flow: GenerateFlow | None) -> None:
-        self.app = create_app(ServerSettings(model="smollm2", api_key=None))
+    def __init__(self, flow: GenerateFlow | None, api_key: str | None = None) -> None:
+        self.app = create_app(ServerSettings(model="smollm2", api_key=api_key))
         if flow is not None:
             self.app.state.roblox_flow = flow
         self.port = free_port()
@@ -142,6 +142,7 @@ def live(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Callable[.
     def start(
         order: list[str] | None = None,
         upstreams: dict[str, LoopbackUpstream] | None = None,
+        api_key: str | None = None,
         **env: str,
     ) -> LiveApp:
         if order is not None:
@@ -150,7 +151,7 @@ def live(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Callable[.
             )
         for key, value in env.items():
             monkeypatch.setenv(key, value)
-        app = LiveApp(build_flow(GatewaySettings(_env_file=None)))
+        app = LiveApp(build_flow(GatewaySettings(_env_file=None)), api_key)
         apps.append(app.__enter__())
         return app
 
