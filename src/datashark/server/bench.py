@@ -360,7 +360,7 @@ def _print(report: dict[str, Any]) -> None:
         table.add_column(title, justify="right")
     for row in report["rows"]:
         table.add_row(*(str(row[key]) for key, _ in columns))
-    console = Console()
+    console = Console(width=160)  # the whole table, also when piped to a file
     console.print(table)
     for name, value in report["ratios"].items():
         console.print(f"{name}: {value}x")

@@ -51,7 +51,7 @@ class _Sampling(_Request):
     )
     min_p: float | None = Field(0.0, ge=0.0, le=1.0, description="Extra: min probability ratio.")
     repetition_penalty: float | None = Field(
-        1.0, gt=0.0, le=10.0, description="Extra: divide logits of seen tokens (1 = off)."
+        1.0, ge=0.01, le=10.0, description="Extra: divide logits of seen tokens (1 = off)."
     )
 
     def stop_list(self) -> tuple[str, ...]:

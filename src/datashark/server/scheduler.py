@@ -239,12 +239,19 @@ class Scheduler:
         tokens = [s.next_token for s in batch]
         logits = self.model.decode([s.seq for s in batch], tokens)  # (B, vocab)
         for slot, row in zip(batch, logits, strict=True):
-            self._accept(slot, row)
+            if not slot.job.cancelled:  # a sibling choice may have failed this step
+                self._accept(slot, row)
 
     def _accept(self, slot: _Slot, logits: Any) -> None:
-        """Sample the next token from one row of logits and hand its text to the client."""
-        token = int(slot.gen.sampler.sample(logits, slot.gen.history))
-        delta, finish = slot.gen.push(token)
+        """Sample the next token from one row of logits and hand its text to the client.
+        A failure here (sampling, detokenizing) ends this sequence's job only."""
+        try:
+            token = int(slot.gen.sampler.sample(logits, slot.gen.history))
+            delta, finish = slot.gen.push(token)
+        except Exception as exc:
+            log.exception("sampling failed for job %s", slot.job.id)
+            self._fail_job(slot.job, f"sampling failed: {exc}")
+            return
         slot.job.emit(TokenEvent(slot.index, delta))
         if finish is None:
             slot.next_token = token
@@ -254,7 +261,14 @@ class Scheduler:
 
     def _retire(self, slot: _Slot) -> None:
         slot.seq.free()
-        self._slots.remove(slot)
+        if slot in self._slots:
+            self._slots.remove(slot)
+
+    def _fail_job(self, job: Job, message: str) -> None:
+        for slot in [s for s in self._slots if s.job is job]:
+            self._retire(slot)
+        job.cancelled = True  # its other choices are dropped too
+        job.emit(ErrorEvent(message))
 
     def _fail_all(self, message: str) -> None:
         jobs = {id(s.job): s.job for s in self._slots}
