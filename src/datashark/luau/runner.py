@@ -161,17 +161,17 @@ def run_request(request: dict) -> dict:
 
     stage = "run"
     try:
-        for s in scripts:
-            R.get("addScript")(
-                s["name"], s.get("class_name") or "Script", s.get("parent_path") or "", s["source"]
-            )
         lua.set_interrupt(functools.partial(next, budget))
         setup = request.get("setup")
-        if setup:
+        if setup:  # build the world first, so script parents resolve to what it made
             ok, *msg = R.get("runSetup")(setup)
             if not ok:
                 log, clock = report()
                 return _result("check", False, f"setup failed: {msg[0] if msg else ''}", log)
+        for s in scripts:
+            R.get("addScript")(
+                s["name"], s.get("class_name") or "Script", s.get("parent_path") or "", s["source"]
+            )
         R.get("start")()
         errors = R.get("errors")
         if len(errors) > 0:

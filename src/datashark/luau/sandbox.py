@@ -136,7 +136,7 @@ def run_sandbox(
     """Run `scripts` (then `check`) in a child process; never raises for bad scripts.
 
     `timeout_s` bounds the Luau run in real seconds (simulated time is free); `memory_mb` is
-    the VM's memory limit. `setup` is optional Luau run before the scripts start, with the
+    the VM's memory limit. `setup` is optional Luau run before the scripts are placed, with the
     check helpers, to build the world the scripts expect.
     """
     started = time.monotonic()
