@@ -8,6 +8,7 @@ No network beyond loopback; no API keys; the SQLite cache lives in the test's tm
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import threading
 import time
@@ -39,18 +40,16 @@ end)
 ```
 Any character that touches the part dies."""
 
-GATEWAY_ENV = [
-    "DATASHARK_PROVIDERS", "DATASHARK_PROVIDERS_FILE", "DATASHARK_GATEWAY_BREAKER_THRESHOLD", "DATASHARK_GATEWAY_BREAKER_COOLDOWN_S", "DEEPSEEK_API_KEY", "OPENAI_API_KEY",
-    "OLLAMA_BASE_URL", "BETA_MODEL_PATH", "BETA_MODEL_BASE_URL", "OPENAI_COMPATIBLE_BASE_URL",
-    "REDIS_URL", "DATASHARK_CACHE_PATH", "DATASHARK_CACHE_TTL_S", "DATASHARK_LOCAL_MODEL",
-]  # fmt: skip
+PROVIDER_ENV_PREFIXES = ("DATASHARK_", "DEEPSEEK_", "OPENAI_", "OLLAMA_", "BETA_MODEL_")
 
 
 @pytest.fixture(autouse=True)
 def gateway_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No API keys, no inherited provider settings, a private cache file."""
-    for name in GATEWAY_ENV:
-        monkeypatch.delenv(name, raising=False)
+    for name in list(os.environ):
+        if name.startswith(PROVIDER_ENV_PREFIXES) or name == "REDIS_URL":
+            if name != "DATASHARK_HOME":  # where the model cache lives
+                monkeypatch.delenv(name)
     monkeypatch.setenv("DATASHARK_CACHE_PATH", str(tmp_path / "cache.sqlite3"))
 
 
