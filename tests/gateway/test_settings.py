@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from datashark.gateway.adapters.factory import build_provider
 from datashark.gateway.settings import GatewaySettings, SettingsError, provider_specs
 
-ENV_NAMES = [
-    "DATASHARK_PROVIDERS", "DATASHARK_PROVIDERS_FILE", "DATASHARK_GATEWAY_BREAKER_THRESHOLD", "DATASHARK_GATEWAY_BREAKER_COOLDOWN_S", "DEEPSEEK_API_KEY", "DEEPSEEK_BASE_URL",
-    "DEEPSEEK_MODEL", "OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_MODEL", "OLLAMA_BASE_URL",
-    "OLLAMA_MODEL", "BETA_MODEL_PATH", "BETA_MODEL_BASE_URL", "OPENAI_COMPATIBLE_BASE_URL",
-    "OPENAI_COMPATIBLE_MODEL", "OPENAI_COMPATIBLE_API_KEY", "DATASHARK_LOCAL_MODEL", "REDIS_URL",
-]  # fmt: skip
+PREFIXES = ("DATASHARK_", "DEEPSEEK_", "OPENAI_", "OLLAMA_", "BETA_MODEL_")
 
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ENV_NAMES:
-        monkeypatch.delenv(name, raising=False)
+    for name in list(os.environ):
+        if name.startswith(PREFIXES) and name != "DATASHARK_HOME" or name == "REDIS_URL":
+            monkeypatch.delenv(name)
 
 
 def providers(settings: GatewaySettings):
