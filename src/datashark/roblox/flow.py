@@ -24,6 +24,7 @@ from datashark.gateway.provider import ChatRequest, Completion, FailureReason, P
 from datashark.roblox.clarifier import clarifier_messages, parse_questions, rule_questions
 from datashark.roblox.errors import GenerateError, invalid_request
 from datashark.roblox.extract import Extraction, Target, extract_scripts, name_from_task
+from datashark.roblox.params import infer_params
 from datashark.roblox.prompts import build_messages, task_text
 from datashark.roblox.protocol import Context, GenerateRequest, SelectedScript
 from datashark.roblox.validate import Report, Validator
@@ -232,7 +233,9 @@ class GenerateFlow:
             if not extraction.scripts:
                 raise ProviderError(FailureReason.NO_CODE, "the reply has no Lua code block")
             reference = self._templates.get(completion.reference or "") or lender
-            check = getattr(reference, "check", None) or None
+            check = (
+                template_check(reference, template_values(reference, task)) if reference else None
+            )
             check_name = getattr(reference, "id", None) if check else None
             report = await self.validator.validate(extraction.scripts, check, check_name)
             return Accepted(extraction, report)
@@ -253,14 +256,43 @@ class GenerateFlow:
         }
 
 
-def render_template(template: Any, task: str) -> tuple[str, str]:
-    """A template as an answer in the system prompt's format (the templates provider's output)."""
+def template_values(template: Any, text: str) -> dict[str, Any]:
+    """Parameter values for `template` stated in `text`, or {} (see params.py)."""
+    return infer_params(template, text) if getattr(template, "params", None) else {}
+
+
+def template_source(template: Any, values: dict[str, Any]) -> str:
+    render = getattr(template, "render", None)
+    if render is not None:
+        try:
+            return str(render(values))
+        except ValueError:  # TemplateError: a value of the wrong kind; keep the defaults
+            return str(render({}))
+    return str(getattr(template, "source", ""))
+
+
+def template_check(template: Any, values: dict[str, Any]) -> str | None:
+    check_for = getattr(template, "check_for", None)
+    if check_for is not None:
+        try:
+            return str(check_for(values)) or None
+        except ValueError:
+            pass
+    return getattr(template, "check", None) or None
+
+
+def render_template(template: Any, task: str, details: Sequence[str] = ()) -> tuple[str, str]:
+    """A template as an answer in the system prompt's format (the templates provider's output),
+    with the parameter values the request states."""
     title = str(getattr(template, "title", "") or getattr(template, "id", ""))
     name = str(getattr(template, "name", "") or name_from_task(title))
     cls = getattr(template, "class_name", "Script")
     parent = getattr(template, "parent", "ServerScriptService")
-    source = str(getattr(template, "source", "")).rstrip()
+    values = template_values(template, "\n".join([task, *details]))
+    source = template_source(template, values).rstrip()
     description = str(getattr(template, "description", "") or title)
+    if values:
+        description += " Set: " + ", ".join(f"{k} = {v}" for k, v in values.items()) + "."
     text = f"```lua\n-- {name} ({cls}) in {parent}\n{source}\n```\n{description}"
     return text, str(getattr(template, "id", name))
 

@@ -2,7 +2,8 @@
 
 It is the last link of the default chain, so DataShark answers common requests offline. The
 Roblox layer hands in `search` (task and details -> examples with a score in [0, 1], best first) and
-`render` (example -> answer text in the same shape a model would write, and its reference id);
+`render` (example, task, details -> answer text in the shape a model would write, and its
+reference id);
 the gateway itself knows nothing of Roblox. Below `threshold` it fails with `no_match` and says
 plainly that it cannot do this offline, instead of returning something unrelated.
 
@@ -17,7 +18,7 @@ from typing import Any
 from datashark.gateway.provider import ChatRequest, Completion, FailureReason, ProviderError
 
 SearchFn = Callable[[str, Sequence[str]], Sequence[tuple[Any, float]]]
-RenderFn = Callable[[Any, str], tuple[str, str]]
+RenderFn = Callable[[Any, str, Sequence[str]], tuple[str, str]]
 
 
 class TemplatesProvider:
@@ -55,7 +56,7 @@ class TemplatesProvider:
                 f"{best}; it needs a model provider",
             )
         template, _score = matches[0]
-        text, reference = self._render(template, request.task)
+        text, reference = self._render(template, request.task, request.details)
         return Completion(text, self.name, self.model, "stop", reference)
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[str]:
