@@ -8,6 +8,8 @@ discovery (probe /health on localhost:8000, then 127.0.0.1:8000) is what finds t
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from serve_process import ServeProcess
 
@@ -53,9 +55,14 @@ def test_make_a_door_questions_preview_insert(studio_on_server):
     for q in questions:
         assert studio.exists(f"Questions.{q}.Option1") and studio.exists(f"Questions.{q}.Answer")
         assert studio.text(f"Questions.{q}.Text")
-    # Pick an option in every question; the last pick sends the answers.
-    for q in questions:
+    # Pick an option in every question but the last, type a free-text answer for the last one;
+    # once every question has an answer, the request goes again with them.
+    picked = {}
+    for q in questions[:-1]:
+        picked[q] = studio.text(f"Questions.{q}.Option1")
         studio.click(f"Questions.{q}.Option1")
+        assert studio.exists(f"Questions.{q}")  # still waiting for the other answers
+    studio.type_text(f"Questions.{questions[-1]}.Answer", "Close after 5 seconds", enter=True)
     assert studio.children("Questions") == []
 
     # One preview per returned script; the status line names provider, model, time, cache.
@@ -73,6 +80,12 @@ def test_make_a_door_questions_preview_insert(studio_on_server):
     generate_calls = [r for r in requests if r["url"].endswith("/api/generate")]
     assert len(generate_calls) == 2
     assert all(r["authorization"] == f"Bearer {API_KEY}" for r in generate_calls)
+    first, second = (json.loads(r["body"]) for r in generate_calls)
+    assert first["prompt"] == "make a door" and "answers" not in first
+    assert first["context"]["selection"] == [
+        {"path": "Workspace.Door", "className": "Part", "name": "Door"}
+    ]
+    assert sorted(second["answers"].values()) == sorted([*picked.values(), "Close after 5 seconds"])
 
     studio.click("Previews.Preview1.Insert")
     door = studio.lookup("Workspace.Door")
@@ -90,6 +103,19 @@ def test_make_a_door_questions_preview_insert(studio_on_server):
     assert summary["opened"] == [f"Workspace.Door.{script['Name']}"]
     assert "Inserted at Workspace.Door." in studio.text("Previews.Preview1.Note")
     assert summary["errors"] == []
+
+
+def test_the_same_request_again_comes_from_the_cache(studio_on_server):
+    studio = studio_on_server
+    for attempt in range(2):
+        studio.type_text("Prompt", "make a kill brick that kills players who touch it")
+        studio.click("Generate")
+        for q in [n for n in studio.children("Questions") if n.startswith("Question")]:
+            studio.click(f"Questions.{q}.Option1")
+        assert studio.exists("Previews.Preview1.Insert"), studio.text("Message")
+        status = studio.text("Status")
+        assert status.endswith("from cache" if attempt else "fresh"), status
+    assert studio.summary()["errors"] == []
 
 
 def test_wrong_api_key_gives_the_fix(studio_on_server):
