@@ -166,3 +166,11 @@ def test_dead_child_process_is_reported_as_crash(monkeypatch, tmp_path) -> None:
     result = run_sandbox([SandboxScript("Main", "Script", "ServerScriptService", OK_SCRIPT)])
     assert not result.ok and result.stage == "crash"
     assert "code 3" in (result.error or "") and "VM died" in (result.error or "")
+
+
+def test_first_script_error_stops_a_long_check(sandbox) -> None:
+    source = "game:GetService('RunService').Heartbeat:Connect(function()\n\tlocal x = nil + 1\nend)"
+    result = sandbox(source, "advance(80000)\nreturn true")
+    assert result.stage == "run" and result.line == 2
+    assert "attempt to perform arithmetic" in (result.error or "")
+    assert sum("[error]" in line for line in result.log) == 1
