@@ -7,9 +7,9 @@ Gemma's QK norm, post norms and sqrt(d) embedding scale) in float64 and shares n
 engine: weights are expanded with gguf-py's own dequantize.
 
 For quantized weights the engine, like llama.cpp, multiplies by activations rounded to 8 bits per
-block of 32 (d = max|x| / 127, q = round-half-even(x / d)); the reference applies that same
-rounding to its float64 activations before each quantized matmul, so what is compared is the
-arithmetic, not the rounding scheme.
+block of 32 (llama.cpp's Q8_0: q = round-half-even(x * 127 / max|x|), scale max|x| / 127 stored
+as float16); the reference applies that same rounding to its float64 activations before each
+quantized matmul, so what is compared is the arithmetic, not the rounding scheme.
 
 Checked: one pass over the whole prompt (no cache reuse), token-by-token decode through the KV
 cache, small prefill chunks, and a batch of sequences of different lengths in one forward pass;
@@ -127,24 +127,34 @@ def rmsnorm(x: np.ndarray, g: np.ndarray, eps: float) -> np.ndarray:
 
 
 class Q8:
-    """Activations as the quantized kernels see them: 8-bit per block of 32, scale max|x|/127.
+    """Activations as the quantized kernels see them (llama.cpp's Q8_0): 8-bit per block of 32,
+    q = round(x * 127 / max|x|), scale max|x| / 127 stored as float16.
 
-    Also records how close any value came to a rounding tie (x/d = k + 1/2), relative to |x/d|:
-    the engine works in float32, so at a near-tie it may round the other way, which moves one
-    activation by a whole step (~1e-3 of the logits). Comparisons use inputs whose reference
-    stays clear of ties (`margin`) by far more than float32 rounding can move a value."""
+    Also records how close any value came to a rounding tie (x * 127 / max|x| = k + 1/2, or the
+    scale halfway between two float16 values), relative to the value: the engine works in
+    float32, so at a near-tie it may round the other way, which moves one activation by a whole
+    step, or a block by a float16 step (~1e-3 of the logits). Comparisons use inputs whose
+    reference stays clear of ties (`margin`) by far more than float32 rounding can move a value."""
 
     def __init__(self) -> None:
         self.margin = math.inf
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         b = x.reshape(*x.shape[:-1], -1, 32)
-        d = np.abs(b).max(axis=-1, keepdims=True) / 127.0
-        d = d.astype(np.float32).astype(np.float64)  # the scale is stored as float32
-        t = b / np.where(d > 0, d, 1.0)
+        amax = np.abs(b).max(axis=-1, keepdims=True)
+        d32 = amax / 127.0
+        d = d32.astype(np.float16).astype(np.float64)  # the scale is stored as float16
+        _, e = np.frexp(np.where(d32 > 0, d32, 1.0))
+        ulp = np.ldexp(1.0, np.maximum(e - 11, -24))  # float16 spacing around d32
+        f16_tie = (
+            np.abs(np.abs(d32 / ulp - np.floor(d32 / ulp)) - 0.5)
+            * ulp
+            / np.where(d32 > 0, d32, 1.0)
+        )
+        t = b * np.where(amax > 0, 127.0 / np.where(amax > 0, amax, 1.0), 0.0)
         tie = np.abs(np.abs(t - np.floor(t)) - 0.5) / (np.abs(t) + 1.0)
-        self.margin = min(self.margin, float(tie.min()))
-        q = np.where(d > 0, np.round(t), 0.0)
+        self.margin = min(self.margin, float(tie.min()), float(f16_tie.min()))
+        q = np.round(t)
         return (q * d).reshape(x.shape)
 
 

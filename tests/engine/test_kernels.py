@@ -1,10 +1,11 @@
 """Kernels: native (SIMD and scalar C) and NumPy matmul agree with a float64 reference.
 
-What the kernels compute: for quantized weights the activations are rounded to int8 per block of
-32 (`quantize_activations`, llama.cpp's Q8 approach), so the float64 reference is the dequantized
-weights (float64) times exactly those rounded activations (q * d in float64), not the raw float
-x; the rounding itself is checked separately (bit-identical in C and NumPy, error <= d / 2). Float
-weights (F32, F16, BF16) use x unchanged and are compared with float64 of x directly.
+What the kernels compute: for quantized weights the activations are first rounded to int8 in
+llama.cpp's format for that weight type (`quantize_activations`: Q8_0 or Q8_K), so the
+float64 reference is the dequantized weights (float64) times exactly those rounded activations
+(q * d in float64), not the raw float x; the rounding itself is checked separately (bit-identical
+in C and NumPy, error about half a step). Float weights (F32, F16, BF16) use x unchanged and are
+compared with float64 of x directly.
 "Relative error" is max |y - ref| / max |ref| over the whole output.
 """
 
@@ -55,12 +56,12 @@ def make_weight(rng: np.random.Generator, qtype: QT, rows: int, cols: int) -> QT
 
 
 def reference(w: QTensor, x: np.ndarray) -> np.ndarray:
-    """float64 of exactly what the kernels multiply: dequantized weights x (rounded) activations."""
+    """float64 of exactly what the kernels compute: dequantized weights x (rounded) activations."""
     w64 = dequantize(w.data, w.qtype).astype(np.float64).reshape(w.rows, w.cols)
     if int(w.qtype) in FLOAT_TYPES:
         x64 = x.astype(np.float64)
     else:
-        q, d = quantize_activations(x)
+        q, d, _ = quantize_activations(x, w.qtype)
         T = x.shape[0]
         x64 = (q.reshape(T, -1, 32).astype(np.float64) * d[..., None].astype(np.float64)).reshape(
             T, -1
@@ -135,32 +136,49 @@ def test_threads_do_not_change_results(qtype: QT, rng: np.random.Generator) -> N
     np.testing.assert_array_equal(one, out)
 
 
+ACT_KINDS = {QT.Q8_0: 0, QT.Q4_K: 1}  # one weight type per activation format
+
+
 @needs_native
-def test_native_activation_rounding_is_bit_identical_to_numpy(rng: np.random.Generator) -> None:
+@pytest.mark.parametrize("qtype", list(ACT_KINDS), ids=lambda t: t.name)
+def test_native_activation_rounding_is_bit_identical_to_numpy(
+    qtype: QT, rng: np.random.Generator
+) -> None:
     lib = native._lib
-    x = (rng.standard_normal(32 * 41) * rng.uniform(0.001, 100, 32 * 41)).astype(np.float32)
-    x[:32] = 0.0  # a zero block: scale 0, all q 0
-    x[32:64] = 0.5  # ties round half to even
-    q_ref, d_ref = quantize_activations(x.reshape(1, -1))
-    for simd in (True, False):
-        lib.set_simd(simd)
-        q = np.empty(x.size, np.int8)
-        d = np.empty(x.size // 32, np.float32)
-        s = np.empty(x.size // 32, np.float32)
-        lib.quantize_q8(x, q, d, s)
-        np.testing.assert_array_equal(q, q_ref[0])
-        np.testing.assert_array_equal(d.view(np.uint32), d_ref[0].view(np.uint32))
-        np.testing.assert_allclose(s, d * q.reshape(-1, 32).sum(axis=1, dtype=np.int64), rtol=1e-6)
-    lib.set_simd(True)
+    n = 256 * 9
+    x = (rng.standard_normal(n) * rng.uniform(1e-6, 100, n)).astype(np.float32)
+    x[:256] = 0.0  # a zero block: scale 0, all q 0
+    x[256:288] = 0.5  # ties round half to even
+    x[288:320] = 1e-7  # a float16 scale that underflows
+    q_ref, d_ref, s_ref = quantize_activations(x.reshape(1, -1), qtype)
+    try:
+        for simd in (True, False):
+            lib.set_simd(simd)
+            q = np.empty(n, np.int8)
+            d = np.empty(n // 32, np.float32)
+            s = np.empty(n // 32, np.float32)
+            lib.quantize_q8(x, q, d, s, ACT_KINDS[qtype])
+            np.testing.assert_array_equal(q, q_ref[0])
+            np.testing.assert_array_equal(d.view(np.uint32), d_ref[0].view(np.uint32))
+            np.testing.assert_array_equal(s.view(np.uint32), s_ref[0].view(np.uint32))
+    finally:
+        lib.set_simd(True)
 
 
-def test_activation_rounding_error_is_half_a_step(rng: np.random.Generator) -> None:
-    x = (rng.standard_normal((5, 320)) * 7).astype(np.float32)
-    q, d = quantize_activations(x)
-    assert np.abs(q.astype(np.int32)).max() <= 127
+@pytest.mark.parametrize("qtype", list(ACT_KINDS), ids=lambda t: t.name)
+def test_activation_rounding_error_is_about_half_a_step(
+    qtype: QT, rng: np.random.Generator
+) -> None:
+    x = (rng.standard_normal((5, 512)) * 7).astype(np.float32)
+    q, d, s = quantize_activations(x, qtype)
+    assert q.dtype == np.int8 and np.abs(q.astype(np.int32)).max() <= 127
     back = q.reshape(5, -1, 32).astype(np.float64) * d[..., None]
     err = np.abs(back - x.reshape(5, -1, 32))
-    assert (err <= d[..., None].astype(np.float64) * 0.5 * (1 + 1e-6)).all()
+    # half a step, plus (Q8_0) the float16 rounding of the scale: 127 * 2**-12 steps
+    slack = 0.5 + (0 if qtype == QT.Q4_K else 127 * 2.0**-12) + 1e-6
+    assert (err <= np.abs(d[..., None]) * slack).all()
+    sums = q.reshape(5, -1, 32).sum(axis=-1)
+    np.testing.assert_array_equal(s, (d * sums).astype(np.float32))
 
 
 @pytest.mark.parametrize("qtype", ALL_TYPES, ids=lambda t: t.name)

@@ -1,7 +1,8 @@
 """The NumPy path of datashark.native: the same results as the C kernels, computed plainly.
 
 This is also the executable specification of what the C kernels compute: activations rounded to
-int8 per block of 32 (`quantize_activations`), times the dequantized weights. Weight matrices are
+int8 in llama.cpp's format for the weight type (`quantize_activations`), times the dequantized
+weights. Weight matrices are
 expanded to float32 only a chunk of rows at a time, never as a whole.
 Not handled: speed (this path is for machines without a C compiler and for tests).
 """
@@ -9,48 +10,90 @@ Not handled: speed (this path is for machines without a C compiler and for tests
 from __future__ import annotations
 
 import numpy as np
+from gguf import GGMLQuantizationType as QT
 
 from datashark.engine.quants import FORMATS, dequantize
 from datashark.engine.tensor import QTensor
 
-QK8 = 32  # activation block: one int8 scale per 32 values
+QK8 = 32  # activations: one scale per 32 values
+QK_K = 256
 FLOAT_TYPES = frozenset(int(t) for t in FORMATS if FORMATS[t].block_size == 1)
 CHUNK_ELEMENTS = 1 << 22  # dequantize at most 4M weights (16 MB of float32) at a time
 
+# ggml's vec_dot_type: the activation format each quantized weight type is multiplied with
+# (except Q4_1, which ggml pairs with Q8_1: the same values, only its s is rounded to float16)
+ACT_Q8_0, ACT_Q8_K = 0, 1
+ACT_FORMAT = {
+    QT.Q4_0: ACT_Q8_0,
+    QT.Q5_0: ACT_Q8_0,
+    QT.Q8_0: ACT_Q8_0,
+    QT.Q4_1: ACT_Q8_0,
+    QT.Q4_K: ACT_Q8_K,
+    QT.Q6_K: ACT_Q8_K,
+}
 
-def quantize_activations(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """x (T, cols) float32 -> (q int8 (T, cols), d float32 (T, cols // 32)), x ~ q * d.
 
-    d = max|x| / 127 per block of 32; q = round-half-even(x * (1 / d)) in float32, bit-identical
-    to the C kernels' quantize_row_q8. cols must be a multiple of 32.
+def _f16_round(v: np.ndarray) -> np.ndarray:
+    return v.astype(np.float16).astype(np.float32)
+
+
+def quantize_activations(
+    x: np.ndarray, qtype: int = QT.Q8_0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """x (T, cols) float32 -> (q int8 (T, cols), d, s float32 (T, cols // 32)); x ~ q * d.
+
+    The format is llama.cpp's for weights of `qtype` (see quantize.c), bit-identical to the C
+    kernels: Q8_0 scales each 32 values by max|x| / 127 rounded to float16 (q = round(x * 127 /
+    max|x|)); Q8_K scales each 256 values by -x[argmax |x|] / 127 (float32), repeated for its 8
+    blocks of 32. s = d * sum(q) per 32.
     """
+    act = ACT_FORMAT[QT(int(qtype))]
     x = np.ascontiguousarray(x, dtype=np.float32)
     T, cols = x.shape
-    if cols % QK8:
-        raise ValueError(f"activations: {cols} columns is not a multiple of {QK8}")
+    block = QK_K if act == ACT_Q8_K else QK8
+    if cols % block:
+        raise ValueError(f"activations: {cols} columns is not a multiple of {block}")
+    if act == ACT_Q8_K:
+        xb = x.reshape(T, cols // QK_K, QK_K)
+        idx = np.abs(xb).argmax(axis=-1)[..., None]
+        mx = np.take_along_axis(xb, idx, axis=-1)  # the signed value of largest magnitude
+        with np.errstate(divide="ignore", invalid="ignore"):
+            iscale = np.where(mx == 0, np.float32(0), np.float32(-127) / mx).astype(np.float32)
+            dk = np.where(mx == 0, np.float32(0), np.float32(1) / iscale).astype(np.float32)
+        q = np.minimum(np.rint(iscale * xb), np.float32(127)).astype(np.int8)
+        q = q.reshape(T, cols)
+        d = np.repeat(dk[..., 0], QK_K // QK8, axis=-1)
+        sums = q.reshape(T, -1, QK8).sum(axis=-1, dtype=np.int32).astype(np.float32)
+        return q, d, (d * sums).astype(np.float32)
     xb = x.reshape(T, cols // QK8, QK8)
-    d = np.abs(xb).max(axis=-1) / np.float32(127)
+    amax = np.abs(xb).max(axis=-1)
+    d32 = amax / np.float32(127)
     with np.errstate(divide="ignore"):
-        inv = np.where(d == 0, np.float32(0), np.float32(1) / d).astype(np.float32)
+        inv = np.where(amax == 0, np.float32(0), np.float32(127) / amax).astype(np.float32)
     q = np.rint(xb * inv[..., None]).astype(np.int8)
-    return q.reshape(T, cols), d.astype(np.float32)
+    sums = q.sum(axis=-1, dtype=np.int32).astype(np.float32)
+    d = _f16_round(d32)
+    return q.reshape(T, cols), d, (d * sums).astype(np.float32)
 
 
-def dequantized_activations(x: np.ndarray) -> np.ndarray:
+def dequantized_activations(x: np.ndarray, qtype: int = QT.Q8_0) -> np.ndarray:
     """The float32 values the kernels actually multiply by: q * d per block (T, cols)."""
-    q, d = quantize_activations(x)
+    q, d, _ = quantize_activations(x, qtype)
     T, cols = q.shape
     return (q.reshape(T, -1, QK8).astype(np.float32) * d[..., None]).reshape(T, cols)
 
 
 def matmul_numpy(w: QTensor, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    """x (T, cols) @ w.T -> (T, rows) float32, weights dequantized a chunk of rows at a time."""
+    """x (T, cols) @ w.T -> (T, rows) float32, weights dequantized a chunk of rows at a time.
+
+    Computes what the C kernels compute (same int8 activations and scales); only the order of
+    the float32 sums differs."""
     x = np.ascontiguousarray(x, dtype=np.float32).reshape(-1, w.cols)
     T, rows = x.shape[0], w.rows
     if out is None:
         out = np.empty((T, rows), dtype=np.float32)
     out2 = out.reshape(T, rows)
-    xa = x if int(w.qtype) in FLOAT_TYPES else dequantized_activations(x)
+    xa = x if int(w.qtype) in FLOAT_TYPES else dequantized_activations(x, w.qtype)
     raw = w.row_bytes()
     step = max(1, CHUNK_ELEMENTS // w.cols)
     for r0 in range(0, rows, step):

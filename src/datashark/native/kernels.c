@@ -2,10 +2,11 @@
  *
  * matmul(qtype, w_ptr, rows, cols, x, out): out (T, rows) = x (T, cols) @ W.T, where W is `rows`
  * rows of GGML blocks at address w_ptr (a memory-mapped GGUF tensor; the caller keeps it alive).
- * Quantized weights: x is rounded to Q8 activations once (see kernels.h), then each output is one
- * integer-SIMD dot product read straight from the weight blocks. T == 1 is the decode matvec;
- * T > 1 walks the weights in tiles of rows that stay in L1 while every activation row passes over
- * them, so each weight byte comes from memory once per call. Rows are split over the pool's threads (pool.c);
+ * Quantized weights: x is rounded to int8 once, in the format llama.cpp uses for that weight type
+ * (quantize.c); then each output is one integer-SIMD dot product read straight from the weight
+ * blocks. T == 1 is the decode matvec; T > 1 walks the weights in tiles of rows that stay in L1
+ * while the activation rows pass over them (4 at a time where a 4-row kernel exists), so each
+ * weight byte comes from memory once per call. Rows are split over the pool's threads (pool.c);
  * the GIL is released while computing.
  * Not handled: weight types other than F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q4_K, Q6_K
  * (ValueError), x/out layouts other than C-contiguous float32 (checked by the Python wrapper).
@@ -23,6 +24,7 @@ enum { T_F32 = 0, T_F16 = 1, T_Q4_0 = 2, T_Q4_1 = 3, T_Q5_0 = 6, T_Q8_0 = 8, T_Q
 
 typedef struct {
     int block_size, type_size;
+    int act; /* activation format (ACT_*) for quantized types */
     dot_fn dot[2];   /* [scalar, simd] for quantized types */
     dot4_fn dot4;    /* simd kernel for 4 activation rows at once, or NULL */
     fdot_fn fdot[2]; /* [scalar, simd] for float types */
@@ -37,15 +39,15 @@ typedef struct {
 #endif
 
 static const kernel_info KERNELS[N_TYPES] = {
-    [T_F32] = {1, 4, {0, 0}, 0, PICK(fdot_f32_scalar, fdot_f32_avx2)},
-    [T_F16] = {1, 2, {0, 0}, 0, PICK(fdot_f16_scalar, fdot_f16_avx2)},
-    [T_BF16] = {1, 2, {0, 0}, 0, PICK(fdot_bf16_scalar, fdot_bf16_avx2)},
-    [T_Q4_0] = {32, 18, PICK(dot_q4_0_scalar, dot_q4_0_avx2), SIMD4(dot4_q4_0_avx2), {0, 0}},
-    [T_Q4_1] = {32, 20, PICK(dot_q4_1_scalar, dot_q4_1_avx2), SIMD4(dot4_q4_1_avx2), {0, 0}},
-    [T_Q5_0] = {32, 22, PICK(dot_q5_0_scalar, dot_q5_0_avx2), SIMD4(dot4_q5_0_avx2), {0, 0}},
-    [T_Q8_0] = {32, 34, PICK(dot_q8_0_scalar, dot_q8_0_avx2), SIMD4(dot4_q8_0_avx2), {0, 0}},
-    [T_Q4_K] = {256, 144, PICK(dot_q4_k_scalar, dot_q4_k_avx2), 0, {0, 0}},
-    [T_Q6_K] = {256, 210, PICK(dot_q6_k_scalar, dot_q6_k_avx2), 0, {0, 0}},
+    [T_F32] = {1, 4, 0, {0, 0}, 0, PICK(fdot_f32_scalar, fdot_f32_avx2)},
+    [T_F16] = {1, 2, 0, {0, 0}, 0, PICK(fdot_f16_scalar, fdot_f16_avx2)},
+    [T_BF16] = {1, 2, 0, {0, 0}, 0, PICK(fdot_bf16_scalar, fdot_bf16_avx2)},
+    [T_Q4_0] = {32, 18, ACT_Q8_0, PICK(dot_q4_0_scalar, dot_q4_0_avx2), SIMD4(dot4_q4_0_avx2), {0, 0}},
+    [T_Q4_1] = {32, 20, ACT_Q8_0, PICK(dot_q4_1_scalar, dot_q4_1_avx2), SIMD4(dot4_q4_1_avx2), {0, 0}},
+    [T_Q5_0] = {32, 22, ACT_Q8_0, PICK(dot_q5_0_scalar, dot_q5_0_avx2), SIMD4(dot4_q5_0_avx2), {0, 0}},
+    [T_Q8_0] = {32, 34, ACT_Q8_0, PICK(dot_q8_0_scalar, dot_q8_0_avx2), SIMD4(dot4_q8_0_avx2), {0, 0}},
+    [T_Q4_K] = {256, 144, ACT_Q8_K, PICK(dot_q4_k_scalar, dot_q4_k_avx2), 0, {0, 0}},
+    [T_Q6_K] = {256, 210, ACT_Q8_K, PICK(dot_q6_k_scalar, dot_q6_k_avx2), 0, {0, 0}},
 };
 
 static int g_threads = 1;
@@ -59,70 +61,6 @@ static int g_simd = 0;
 #define MIN_PARALLEL (1 << 15) /* below this many multiply-adds one thread is faster */
 #define CHUNK_WORK (1 << 15)   /* multiply-adds per chunk, at least */
 #define CHUNKS_PER_THREAD 8
-
-/* ------------------------------------------------------------ activation quantization */
-
-static void quantize_row_q8_scalar(int n, const float *x, int8_t *q, float *d, float *s) {
-    for (int b = 0; b < n / QK8; b++, x += QK8, q += QK8) {
-        float amax = 0.0f;
-        for (int i = 0; i < QK8; i++) {
-            const float a = fabsf(x[i]);
-            amax = a > amax ? a : amax;
-        }
-        const float db = amax / 127.0f;
-        const float id = db != 0.0f ? 1.0f / db : 0.0f;
-        int sum = 0;
-        for (int i = 0; i < QK8; i++) {
-            q[i] = (int8_t)nearbyintf(x[i] * id);
-            sum += q[i];
-        }
-        d[b] = db;
-        s[b] = db * (float)sum;
-    }
-}
-
-#ifdef DATASHARK_AVX2
-static void quantize_row_q8_avx2(int n, const float *x, int8_t *q, float *d, float *s) {
-    const __m256 sign = _mm256_set1_ps(-0.0f);
-    const __m256i perm = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
-    for (int b = 0; b < n / QK8; b++, x += QK8, q += QK8) {
-        __m256 v0 = _mm256_loadu_ps(x), v1 = _mm256_loadu_ps(x + 8);
-        __m256 v2 = _mm256_loadu_ps(x + 16), v3 = _mm256_loadu_ps(x + 24);
-        __m256 m = _mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(sign, v0), _mm256_andnot_ps(sign, v1)),
-                                 _mm256_max_ps(_mm256_andnot_ps(sign, v2), _mm256_andnot_ps(sign, v3)));
-        __m128 m4 = _mm_max_ps(_mm256_extractf128_ps(m, 1), _mm256_castps256_ps128(m));
-        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
-        m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
-        const float db = _mm_cvtss_f32(m4) / 127.0f;
-        const __m256 id = _mm256_set1_ps(db != 0.0f ? 1.0f / db : 0.0f);
-        const int rnd = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
-        __m256i i0 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v0, id), rnd));
-        __m256i i1 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v1, id), rnd));
-        __m256i i2 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v2, id), rnd));
-        __m256i i3 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v3, id), rnd));
-        __m256i t = _mm256_add_epi32(_mm256_add_epi32(i0, i1), _mm256_add_epi32(i2, i3));
-        __m128i t4 = _mm_add_epi32(_mm256_castsi256_si128(t), _mm256_extracti128_si256(t, 1));
-        t4 = _mm_hadd_epi32(t4, t4);
-        t4 = _mm_hadd_epi32(t4, t4);
-        i0 = _mm256_packs_epi32(i0, i1);
-        i2 = _mm256_packs_epi32(i2, i3);
-        i0 = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(i0, i2), perm);
-        _mm256_storeu_si256((__m256i *)q, i0);
-        d[b] = db;
-        s[b] = db * (float)_mm_cvtsi128_si32(t4);
-    }
-}
-#endif
-
-void quantize_row_q8(int n, const float *x, int8_t *q, float *d, float *s) {
-#ifdef DATASHARK_AVX2
-    if (g_simd) {
-        quantize_row_q8_avx2(n, x, q, d, s);
-        return;
-    }
-#endif
-    quantize_row_q8_scalar(n, x, q, d, s);
-}
 
 /* ------------------------------------------------------------ per-thread scratch */
 
@@ -154,8 +92,8 @@ typedef struct {
 /* a chunk of quantization work: activation row t */
 static void task_quantize(void *ctx, int t) {
     const matmul_job *j = ctx;
-    quantize_row_q8(j->cols, j->x + (size_t)t * j->cols, j->xq + (size_t)t * j->cols,
-                    j->xd + (size_t)t * j->nb, j->xs + (size_t)t * j->nb);
+    quantize_row_act(j->k->act, j->cols, j->x + (size_t)t * j->cols, j->xq + (size_t)t * j->cols,
+                     j->xd + (size_t)t * j->nb, j->xs + (size_t)t * j->nb, g_simd);
 }
 
 /* a chunk of output: tiles of ROW_TILE weight rows, each against every activation row */
@@ -303,11 +241,18 @@ static PyObject *py_matmul(PyObject *self, PyObject *const *args, Py_ssize_t nar
     Py_RETURN_NONE;
 }
 
-/* quantize_q8(x, q, d, s): Q8 activations of x (n floats) into int8 q, float32 d and s (tests) */
+/* quantize_q8(x, q, d, s, kind): activations of x (n floats) in format `kind` (ACT_*) into int8 q
+ * and float32 d, s per 32 values (for tests) */
 static PyObject *py_quantize_q8(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     (void)self;
-    if (nargs != 4) {
-        PyErr_SetString(PyExc_TypeError, "quantize_q8(x, q, d, s)");
+    if (nargs != 5) {
+        PyErr_SetString(PyExc_TypeError, "quantize_q8(x, q, d, s, kind)");
+        return NULL;
+    }
+    const long kind = PyLong_AsLong(args[4]);
+    if (kind == -1 && PyErr_Occurred()) return NULL;
+    if (kind < ACT_Q8_0 || kind > ACT_Q8_K) {
+        PyErr_SetString(PyExc_ValueError, "quantize_q8: kind must be 0 (Q8_0) or 1 (Q8_K)");
         return NULL;
     }
     Py_buffer xv, qv, dv, sv;
@@ -328,9 +273,10 @@ static PyObject *py_quantize_q8(PyObject *self, PyObject *const *args, Py_ssize_
         return NULL;
     }
     const Py_ssize_t n = xv.len / 4;
-    int ok = n % QK8 == 0 && qv.len == n && dv.len == n / QK8 * 4 && sv.len == dv.len;
-    if (ok) quantize_row_q8((int)n, xv.buf, qv.buf, dv.buf, sv.buf);
-    else PyErr_SetString(PyExc_ValueError, "quantize_q8: sizes do not match (n % 32 == 0)");
+    const int block = kind == ACT_Q8_K ? QK_K : QK8;
+    int ok = n % block == 0 && qv.len == n && dv.len == n / QK8 * 4 && sv.len == dv.len;
+    if (ok) quantize_row_act((int)kind, (int)n, xv.buf, qv.buf, dv.buf, sv.buf, g_simd);
+    else PyErr_SetString(PyExc_ValueError, "quantize_q8: sizes do not match (n % 32 or 256 == 0)");
     PyBuffer_Release(&xv);
     PyBuffer_Release(&qv);
     PyBuffer_Release(&dv);
@@ -434,7 +380,7 @@ static PyMethodDef methods[] = {
     {"matmul", (PyCFunction)(void (*)(void))py_matmul, METH_FASTCALL,
      "matmul(qtype, w_ptr, rows, cols, x, out)"},
     {"quantize_q8", (PyCFunction)(void (*)(void))py_quantize_q8, METH_FASTCALL,
-     "quantize_q8(x, q, d, s)"},
+     "quantize_q8(x, q, d, s, kind)"},
     {"set_threads", py_set_threads, METH_O, "set_threads(n)"},
     {"read_bytes", py_read_bytes, METH_O, "read_bytes(buffer) -> int (bandwidth probe)"},
     {"set_simd", py_set_simd, METH_O, "set_simd(on) -> bool"},

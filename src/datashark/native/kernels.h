@@ -1,7 +1,7 @@
 /* Shared declarations of DataShark's quantized dot-product kernels.
  *
- * Activations are quantized per block of 32 values ("Q8 activations", like llama.cpp's Q8_0/Q8_1):
- *   d[b] = max|x| / 127,  q[i] = round_half_even(x[i] * (1/d[b])),  s[b] = d[b] * sum(q in b).
+ * Activations are quantized to int8 as llama.cpp does (quantize.c): int8 q[i] with one scale d per
+ * 32 values and s[b] = d[b] * sum(q in block b) (used by the weight types with an offset).
  * A dot function computes sum_i w[i] * q[i] * d[i/32] for one weight row of `nb` 32-blocks,
  * reading the weight row's GGML blocks directly (never expanding it to float32).
  * Float weights (F32/F16/BF16) use the float activations instead (fdot functions).
@@ -98,7 +98,10 @@ static inline float hsum_ps(__m256 v) {
 }
 #endif
 
-/* quantize one row of n floats (n % 32 == 0) into Q8 activations */
-void quantize_row_q8(int n, const float *x, int8_t *q, float *d, float *s);
+/* activation formats (quantize.c): which one a weight type uses is ggml's vec_dot_type */
+enum { ACT_Q8_0 = 0, ACT_Q8_K = 1 };
+/* quantize one row of n floats (n % 32 == 0; % 256 for Q8_K): int8 q[n], per 32 values the
+ * scale d and s = d * sum(q) */
+void quantize_row_act(int kind, int n, const float *x, int8_t *q, float *d, float *s, int simd);
 
 #endif
