@@ -44,7 +44,8 @@ class ServeProcess:
         }
         self.proc: subprocess.Popen | None = None
 
-    def start(self, timeout_s: float = 180.0) -> ServeProcess:
+    def start(self, timeout_s: float = 180.0, healthy_status: int = 200) -> ServeProcess:
+        """Start and wait until GET /health answers `healthy_status` (503: model not loaded)."""
         log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
             [
@@ -70,7 +71,10 @@ class ServeProcess:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"datashark serve exited early:\n{self.output()}")
             try:
-                if httpx.get(f"{self.url}/health", timeout=2.0, trust_env=False).status_code == 200:
+                health = httpx.get(f"{self.url}/health", timeout=2.0, trust_env=False)
+                if health.status_code == healthy_status and (
+                    healthy_status == 200 or health.json().get("status") == "failed"
+                ):
                     return self
             except httpx.HTTPError:
                 pass

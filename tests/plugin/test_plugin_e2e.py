@@ -138,3 +138,28 @@ def test_backend_error_text_is_shown(studio_on_server):
     message = studio.text("Message")
     assert "The backend answered with an error (HTTP 400)" in message
     assert "prompt" in message
+
+
+def test_server_whose_model_failed_to_load_is_still_used(plugin_modules, tmp_path):
+    """/health says 503 when the server's own model did not load; the plugin still finds the
+    server and its gateway answers through the templates provider."""
+    from fake_studio_host import FakeStudio
+
+    broken = tmp_path / "broken.gguf"
+    broken.write_bytes(b"not a gguf file")
+    proc = ServeProcess({"DATASHARK_PROVIDERS": "templates"}, tmp_path, "broken-model")
+    proc.model = broken
+    proc.start(healthy_status=503)
+    fake = FakeStudio(plugin_modules, port_map={8000: proc.port})
+    try:
+        fake.install()
+        fake.click_toolbar()
+        fake.type_text("Prompt", "make a kill brick that kills players who touch it")
+        fake.click("Generate")
+        for q in [n for n in fake.children("Questions") if n.startswith("Question")]:
+            fake.click(f"Questions.{q}.Option1")
+        assert fake.exists("Previews.Preview1.Insert"), fake.text("Message")
+        assert fake.summary()["requests"][0]["url"] == "http://localhost:8000/health"
+    finally:
+        fake.close()
+        proc.stop()
