@@ -80,3 +80,46 @@ def test_unknown_provider_is_a_clear_error():
     result = run("--provider", "nope", "--tasks", "kill-brick")
     assert result.exit_code == 2
     assert "nope" in result.output
+
+
+def test_all_evaluates_every_provider_of_the_configured_chain(tmp_path, monkeypatch):
+    monkeypatch.setenv("DATASHARK_PROVIDERS", "templates")
+    out = tmp_path / "all.json"
+    result = run("--all", "--tasks", "kill-brick,leaderstats-coins", "--json", str(out))
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    assert list(data["results"]) == ["templates"]
+    assert [r["task_id"] for r in data["results"]["templates"]] == [
+        "kill-brick",
+        "leaderstats-coins",
+    ]
+
+
+def test_url_runs_through_a_real_server_with_its_api_key(tmp_path):
+    """--url sends the same requests over HTTP to a running `datashark serve`."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "plugin" / "serve_process.py"
+    spec = importlib.util.spec_from_file_location("datashark_tests_serve_process", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+
+    server = module.ServeProcess(
+        {"DATASHARK_PROVIDERS": "templates", "DATASHARK_API_KEY": "k-123"}, tmp_path, "eval-url"
+    ).start()
+    try:
+        out = tmp_path / "url.json"
+        args = ["--provider", "templates", "--url", server.url, "--tasks", "kill-brick"]
+        result = run(*args, "--api-key", "k-123", "--json", str(out))
+        assert result.exit_code == 0, result.output
+        (row,) = json.loads(out.read_text())["results"]["templates"]
+        assert row["task_id"] == "kill-brick" and row["reason"] != "error", row
+        wrong = run(*args, "--api-key", "wrong", "--json", str(out))
+        assert wrong.exit_code == 0
+        (row,) = json.loads(out.read_text())["results"]["templates"]
+        assert row["reason"] == "error" and "API key" in row["detail"]
+    finally:
+        server.stop()
