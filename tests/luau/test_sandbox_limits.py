@@ -112,6 +112,12 @@ def test_check_waiting_forever_is_reported(sandbox) -> None:
     assert result.stage == "check" and "never happens" in (result.error or "")
 
 
+def test_unknown_parent_service_is_a_clear_error() -> None:
+    result = run_sandbox([SandboxScript("A", "Script", "Narnia.Wardrobe", OK_SCRIPT)])
+    assert not result.ok and result.stage == "run"
+    assert result.error == "script parent path 'Narnia.Wardrobe': Narnia is not a Roblox service"
+
+
 def test_invalid_requests_are_rejected_without_a_process() -> None:
     result = run_sandbox([SandboxScript("X", "Plugin", "Workspace", "")])
     assert not result.ok and "class_name" in (result.error or "")
