@@ -106,7 +106,9 @@ class Tokenizer:
         tokens = _meta(metadata, "tokenizer.ggml.tokens")
         if not isinstance(tokens, Sequence) or isinstance(tokens, str) or not tokens:
             raise ModelFormatError(source, "tokenizer.ggml.tokens is missing or empty")
-        self.tokens: list[str] = [str(t) for t in tokens]
+        self.tokens: list[str] = list(tokens)  # the GGUF reader gives str items
+        if not isinstance(self.tokens[0], str) or not isinstance(self.tokens[-1], str):
+            self.tokens = [str(t) for t in self.tokens]
         n = len(self.tokens)
         types = _meta(metadata, "tokenizer.ggml.token_type")
         if types is None:
@@ -119,7 +121,7 @@ class Tokenizer:
                     f"tokenizer.ggml.token_type has {self.types.size} entries for {n} tokens",
                 )
         # Later duplicates win, as in llama.cpp's token_to_id map.
-        self.token_to_id: dict[str, int] = {t: i for i, t in enumerate(self.tokens)}
+        self.token_to_id: dict[str, int] = dict(zip(self.tokens, range(n), strict=True))
 
         self.bos_id = _int_or_none(_meta(metadata, "tokenizer.ggml.bos_token_id"))
         self.eos_id = _int_or_none(_meta(metadata, "tokenizer.ggml.eos_token_id"))
@@ -136,32 +138,39 @@ class Tokenizer:
         self.add_eos = False if add_eos is None else bool(add_eos)
 
         # Recognise eot / eog / fim tokens by text and make them control tokens (llama.cpp does).
+        vocab = self.token_to_id
         eog = {i for i in (self.eos_id, self.eot_id) if i is not None}
-        for text, i in self.token_to_id.items():
-            if self.eot_id is None and text in _EOT_TEXTS:
-                self.eot_id = i
+        if self.eot_id is None:
+            self.eot_id = next((vocab[t] for t in _EOT_TEXTS if t in vocab), None)
+        for text in (*_EOT_TEXTS, *EOG_TEXTS, *_FIM_TEXTS):
+            i = vocab.get(text)
+            if i is not None:
                 self.types[i] = TokenType.CONTROL
-            if text in EOG_TEXTS:
-                eog.add(i)
-                self.types[i] = TokenType.CONTROL
-            elif text in _FIM_TEXTS:
-                self.types[i] = TokenType.CONTROL
+                if text in EOG_TEXTS:
+                    eog.add(i)
+        if self.eot_id is not None:
+            eog.add(self.eot_id)
         self.eog_ids: frozenset[int] = frozenset(eog)
 
         # Special tokens cut out of raw text first, longest text first (llama.cpp's
-        # cache_special_tokens), grouped by first character so a scan skips absent ones.
+        # cache_special_tokens). A trie over their texts finds the ones a text holds.
         special = np.flatnonzero(
             (self.types == TokenType.CONTROL)
             | (self.types == TokenType.USER_DEFINED)
             | (self.types == TokenType.UNKNOWN)
-        )
-        ordered = sorted((int(i) for i in special), key=lambda i: -len(self.tokens[i]))
+        ).tolist()
+        user_defined = set(np.flatnonzero(self.types == TokenType.USER_DEFINED).tolist())
+        ordered = sorted((i for i in special if self.tokens[i]), key=lambda i: -len(self.tokens[i]))
+        # (text, id, counts only with parse_special) in llama.cpp's order
         self._special: list[tuple[str, int, bool]] = [
-            (self.tokens[i], i, self.types[i] != TokenType.USER_DEFINED)
-            for i in ordered
-            if self.tokens[i]
+            (self.tokens[i], i, i not in user_defined) for i in ordered
         ]
-        self._special_firsts = frozenset(t[0] for t, _, _ in self._special)
+        self._special_trie: dict[str, dict] = {}
+        for rank, (text, _, _) in enumerate(self._special):
+            node = self._special_trie
+            for ch in text:
+                node = node.setdefault(ch, {})
+            node.setdefault("", rank)  # "" never is a character: marks the end of a text
         self._piece_cache: dict[int, bytes] = {}
 
     # ----------------------------------------------------------------- vocabulary facts
@@ -205,13 +214,10 @@ class Tokenizer:
         fragments: list[str | int] = [text] if text else []
         if not self._special or not text:
             return fragments
-        present = self._special_firsts.intersection(text)
-        if not present:
-            return fragments
-        for tok_text, tok_id, needs_parse in self._special:
-            if tok_text[0] not in present or (needs_parse and not parse_special):
-                continue
-            if not any(isinstance(f, str) and tok_text in f for f in fragments):
+        found = self._specials_in(text)
+        for rank in sorted(found):
+            tok_text, tok_id, needs_parse = self._special[rank]
+            if needs_parse and not parse_special:
                 continue
             split: list[str | int] = []
             for frag in fragments:
@@ -226,6 +232,29 @@ class Tokenizer:
                         split.append(part)
             fragments = split
         return fragments
+
+    def _specials_in(self, text: str) -> set[int]:
+        """Ranks (in `_special`) of every special token text occurring anywhere in `text`."""
+        trie = self._special_trie
+        found: set[int] = set()
+        n = len(text)
+        for first in trie.keys() & set(text):
+            start = text.find(first)
+            while start >= 0:
+                node = trie[first]
+                j = start + 1
+                while True:
+                    rank = node.get("")
+                    if rank is not None:
+                        found.add(rank)
+                    if j >= n:
+                        break
+                    node = node.get(text[j])
+                    if node is None:
+                        break
+                    j += 1
+                start = text.find(first, start + 1)
+        return found
 
     # ----------------------------------------------------------------- decoding
     def token_bytes(self, token_id: int, special: bool = False) -> bytes:
