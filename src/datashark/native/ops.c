@@ -24,6 +24,10 @@
 #pragma clang fp contract(fast)
 #endif
 
+/* Bumped whenever a signature below changes: ops.py refuses a stale build instead of calling a
+ * function with the wrong arguments. */
+int dsops_abi_version(void) { return 2; }
+
 static float dsops_dot(const float *a, const float *b, int n) {
     float s = 0.0f;
 #pragma omp simd reduction(+ : s)
@@ -101,20 +105,27 @@ static inline v8f dsops_exp8(v8f x) {
     return (v8f)((v8i)y & ~under);
 }
 
-/* out = act(gate) * up over n values; kind 0: SiLU (SwiGLU), 1: GELU tanh form (GeGLU).
+/* out = act(gate) * up for n rows of `width` values; gate and up rows are `gate_stride` and
+ * `up_stride` floats apart (they may be column blocks of one fused matmul output), out is
+ * contiguous. kind 0: SiLU (SwiGLU), 1: GELU tanh form (GeGLU):
  * silu(g) = g / (1 + e^-g); gelu(g) = g / (1 + e^(-2c(g + 0.044715 g^3))) = 0.5 g (1 + tanh(..)) */
-void dsops_glu(const float *gate, const float *up, float *out, long n, int kind) {
+void dsops_glu(const float *gate, const float *up, float *out, int n, int width, long gate_stride,
+               long up_stride, int kind) {
     const float c = 0.7978845608028654f; /* sqrt(2 / pi) */
-    long i = 0;
-    for (; i + 8 <= n; i += 8) {
-        const v8f g = *(const v8f *)(gate + i);
-        const v8f z = kind == 0 ? -g : (g + 0.044715f * g * g * g) * (-2.0f * c);
-        *(v8f *)(out + i) = g / (1.0f + dsops_exp8(z)) * *(const v8f *)(up + i);
-    }
-    for (; i < n; i++) {
-        const float g = gate[i];
-        const float z = kind == 0 ? -g : -2.0f * c * (g + 0.044715f * g * g * g);
-        out[i] = g / (1.0f + expf(z)) * up[i];
+    for (int r = 0; r < n; r++) {
+        const float *gr = gate + r * gate_stride, *ur = up + r * up_stride;
+        float *o = out + (size_t)r * width;
+        int i = 0;
+        for (; i + 8 <= width; i += 8) {
+            const v8f g = *(const v8f *)(gr + i);
+            const v8f z = kind == 0 ? -g : (g + 0.044715f * g * g * g) * (-2.0f * c);
+            *(v8f *)(o + i) = g / (1.0f + dsops_exp8(z)) * *(const v8f *)(ur + i);
+        }
+        for (; i < width; i++) {
+            const float g = gr[i];
+            const float z = kind == 0 ? -g : -2.0f * c * (g + 0.044715f * g * g * g);
+            o[i] = g / (1.0f + expf(z)) * ur[i];
+        }
     }
 }
 
@@ -216,9 +227,9 @@ static void dsops_softmax(float *x, int lo, int hi, float m) {
 /* One query row t and KV head kvh (task = t * n_kv + kvh): the `group` query heads that share
  * this KV head attend over its cache, DSOPS_SUB heads per pass so each K and V row is loaded
  * once for all of them. att: scratch of DSOPS_SUB * n_ctx floats. */
-static void dsops_attend(long task, const float *q, const float *kc, const float *vc, float *out,
-                         float *att, int n_ctx, int n_heads, int n_kv, int hd, int max_t,
-                         int pos0, int window, float scale) {
+static void dsops_attend(long task, const float *q, long q_stride, const float *kc,
+                         const float *vc, float *out, float *att, int n_ctx, int n_heads, int n_kv,
+                         int hd, int max_t, int pos0, int window, float scale) {
     const int group = n_heads / n_kv;
     const int t = (int)(task / n_kv), kvh = (int)(task % n_kv);
     const int p = pos0 + t;
@@ -230,9 +241,9 @@ static void dsops_attend(long task, const float *q, const float *kc, const float
         const float *qi[DSOPS_SUB];
         float *oi[DSOPS_SUB], *ai[DSOPS_SUB], m[DSOPS_SUB];
         for (int i = 0; i < gn; i++) {
-            const size_t row = ((size_t)t * n_heads + (size_t)kvh * group + g0 + i) * hd;
-            qi[i] = q + row;
-            oi[i] = out + row;
+            const size_t head = (size_t)kvh * group + g0 + i;
+            qi[i] = q + t * q_stride + head * hd;
+            oi[i] = out + ((size_t)t * n_heads + head) * hd;
             ai[i] = att + (size_t)i * n_ctx;
             m[i] = -INFINITY;
         }
@@ -252,13 +263,14 @@ static void dsops_attend(long task, const float *q, const float *kc, const float
 
 /* Attention of one segment: n new tokens of one sequence at positions pos0 .. pos0+n-1.
  *
- * q (n, n_heads*hd), k and v (n, n_kv*hd): this segment's rows of the projections. q and k are
+ * q (n, n_heads*hd), k and v (n, n_kv*hd): this segment's rows of the projections, rows
+ * q_stride / k_stride / v_stride floats apart (column blocks of a fused matmul output). q and k are
  * changed in place (QK norm when q_norm/k_norm are given, then RoPE); k and v are written into
  * the caches kc, vc (n_kv, max_t, hd) at pos0; out (n, n_heads*hd) gets softmax(scale q.k) v over
  * the visible cache positions (causal; window > 0 limits to the last `window` positions).
  */
-void dsops_attention(float *q, float *k, const float *v, int n, float *kc, float *vc, int max_t,
-                     int pos0, float *out, int n_heads, int n_kv, int hd, int rope_dim,
+void dsops_attention(float *q, long q_stride, float *k, long k_stride, const float *v,
+                     long v_stride, int n, float *kc, float *vc, int max_t, int pos0, float *out, int n_heads, int n_kv, int hd, int rope_dim,
                      double rope_base, double pos_scale, int neox, int window, float scale,
                      const float *q_norm, const float *k_norm, float eps, int n_threads) {
     const int half = rope_dim / 2;
@@ -274,16 +286,16 @@ void dsops_attention(float *q, float *k, const float *v, int n, float *kc, float
             sn[i] = (float)sin(theta);
         }
         for (int h = 0; h < n_heads; h++) {
-            float *qh = q + ((size_t)t * n_heads + h) * hd;
+            float *qh = q + t * q_stride + (size_t)h * hd;
             if (q_norm) dsops_norm_row(qh, q_norm, qh, hd, eps);
             dsops_rope_head(qh, rope_dim, cs, sn, neox);
         }
         for (int h = 0; h < n_kv; h++) {
-            float *kh = k + ((size_t)t * n_kv + h) * hd;
+            float *kh = k + t * k_stride + (size_t)h * hd;
             if (k_norm) dsops_norm_row(kh, k_norm, kh, hd, eps);
             dsops_rope_head(kh, rope_dim, cs, sn, neox);
             memcpy(kc + ((size_t)h * max_t + pos0 + t) * hd, kh, sizeof(float) * hd);
-            memcpy(vc + ((size_t)h * max_t + pos0 + t) * hd, v + ((size_t)t * n_kv + h) * hd,
+            memcpy(vc + ((size_t)h * max_t + pos0 + t) * hd, v + t * v_stride + (size_t)h * hd,
                    sizeof(float) * hd);
         }
     }
@@ -298,8 +310,8 @@ void dsops_attention(float *q, float *k, const float *v, int n, float *kc, float
     if (threads == 1) {
         float *att = malloc(sizeof(float) * DSOPS_SUB * (size_t)n_ctx);
         for (long task = 0; task < tasks; task++)
-            dsops_attend(task, q, kc, vc, out, att, n_ctx, n_heads, n_kv, hd, max_t, pos0, window,
-                         scale);
+            dsops_attend(task, q, q_stride, kc, vc, out, att, n_ctx, n_heads, n_kv, hd, max_t,
+                         pos0, window, scale);
         free(att);
         return;
     }
@@ -308,8 +320,8 @@ void dsops_attention(float *q, float *k, const float *v, int n, float *kc, float
         float *att = malloc(sizeof(float) * DSOPS_SUB * (size_t)n_ctx);
 #pragma omp for schedule(dynamic, 4)
         for (long task = 0; task < tasks; task++)
-            dsops_attend(task, q, kc, vc, out, att, n_ctx, n_heads, n_kv, hd, max_t, pos0, window,
-                         scale);
+            dsops_attend(task, q, q_stride, kc, vc, out, att, n_ctx, n_heads, n_kv, hd, max_t,
+                         pos0, window, scale);
         free(att);
     }
 }

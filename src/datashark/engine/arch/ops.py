@@ -26,27 +26,38 @@ from datashark.engine.arch.kv_cache import KVCache
 from datashark.engine.tensor import QTensor
 from datashark.native.fallback import matmul_numpy
 
+OPS_ABI_VERSION = 2  # must equal dsops_abi_version() in native/ops.c
 SILU, GELU = 0, 1  # GLU kinds: SwiGLU (llama), GeGLU with the tanh form of GELU (gemma3)
 _SQRT_2_OVER_PI = np.float32(0.7978845608028654)
 
 
 class Buf:
-    """A preallocated C-contiguous 2-D float32 array `a` and the address `p` of its first value;
-    `rows[n]` is the view of the first n rows (made once: slicing costs more than a lookup)."""
+    """A preallocated 2-D float32 array `a`, the address `p` of its first value and the distance
+    between its rows in bytes; `rows[n]` is the view of the first n rows (made once: slicing
+    costs more than a lookup). A Buf is C-contiguous, or a block of columns of one (`columns`),
+    as when one fused matmul writes q, k and v side by side."""
 
     __slots__ = ("a", "p", "row_bytes", "rows")
 
-    def __init__(self, a: np.ndarray) -> None:
-        if a.dtype != np.float32 or not a.flags.c_contiguous:
+    def __init__(self, a: np.ndarray, p: int | None = None, row_bytes: int | None = None) -> None:
+        if a.dtype != np.float32 or (p is None and not a.flags.c_contiguous):
             raise ValueError("Buf needs a C-contiguous float32 array")
         self.a = a if a.ndim == 2 else a.reshape(1, -1)
-        self.p = int(self.a.ctypes.data)
-        self.row_bytes = self.a.shape[1] * 4
+        self.p = int(self.a.ctypes.data) if p is None else p
+        self.row_bytes = self.a.shape[1] * 4 if row_bytes is None else row_bytes
         self.rows = [self.a[:n] for n in range(self.a.shape[0] + 1)]
 
     @classmethod
     def zeros(cls, rows: int, cols: int) -> Buf:
         return cls(np.zeros((rows, cols), dtype=np.float32))
+
+    def columns(self, start: int, width: int) -> Buf:
+        """Columns start .. start+width of every row (a view sharing this Buf's memory)."""
+        return Buf(self.a[:, start : start + width], self.p + 4 * start, self.row_bytes)
+
+    @property
+    def contiguous(self) -> bool:
+        return self.row_bytes == self.a.shape[1] * 4
 
 
 @dataclass(frozen=True)
@@ -204,14 +215,16 @@ def _load_library() -> ctypes.CDLL | None:
         return None
     try:
         lib = ctypes.CDLL(spec.origin)
+        if lib.dsops_abi_version() != OPS_ABI_VERSION:
+            return None  # built from an older ops.c: rebuild (pip install -e .)
         fns = (lib.dsops_rmsnorm, lib.dsops_residual_norm, lib.dsops_glu, lib.dsops_attention)
     except (OSError, AttributeError):
         return None
     p, i, f, d, L = ctypes.c_void_p, ctypes.c_int, ctypes.c_float, ctypes.c_double, ctypes.c_long
     fns[0].argtypes = [p, p, p, i, i, f]
     fns[1].argtypes = [p, p, p, p, p, i, i, f]
-    fns[2].argtypes = [p, p, p, L, i]
-    fns[3].argtypes = [p, p, p, i, p, p, i, i, p, i, i, i, i, d, d, i, i, f, p, p, f, i]
+    fns[2].argtypes = [p, p, p, i, i, L, L, i]
+    fns[3].argtypes = [p, L, p, L, p, L, i, p, p, i, i, p, i, i, i, i, d, d, i, i, f, p, p, f, i]
     for fn in fns:
         fn.restype = None
     return lib
@@ -266,7 +279,8 @@ class NativeOps:
         self._residual_norm(x.p, y.p, post, next_w.p, out.p, n, x.a.shape[1], eps)
 
     def glu(self, gate: Buf, up: Buf, out: Buf, n: int, kind: int) -> None:
-        self._glu(gate.p, up.p, out.p, n * gate.a.shape[1], kind)
+        width = gate.a.shape[1]
+        self._glu(gate.p, up.p, out.p, n, width, gate.row_bytes // 4, up.row_bytes // 4, kind)
 
     def attention(
         self,
@@ -285,7 +299,8 @@ class NativeOps:
             raise RuntimeError("this sequence was freed")
         off = layer * cache.layer_bytes
         self._attention(
-            q.p + row0 * q.row_bytes, k.p + row0 * k.row_bytes, v.p + row0 * v.row_bytes, n,
+            q.p + row0 * q.row_bytes, q.row_bytes // 4, k.p + row0 * k.row_bytes,
+            k.row_bytes // 4, v.p + row0 * v.row_bytes, v.row_bytes // 4, n,
             cache.k_p + off, cache.v_p + off, cache.max_tokens, pos0, out.p + row0 * out.row_bytes,
             spec.n_heads, spec.n_kv_heads, spec.head_dim, spec.rope_dim, spec.rope_base,
             spec.rope_scale, int(spec.neox), spec.window, spec.scale,

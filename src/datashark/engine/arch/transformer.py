@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from datashark.engine.arch.fused import ProjectionPlanner
 from datashark.engine.arch.kv_cache import KVCache
 from datashark.engine.arch.ops import SILU, AttnSpec, Buf, Ops
 from datashark.engine.config import ModelConfig
@@ -94,12 +95,9 @@ class RunState:
         self.x = Buf.zeros(capacity, c.d_model)  # residual stream
         self.xb = Buf.zeros(capacity, c.d_model)  # normed input of the next matmul
         self.y = Buf.zeros(capacity, c.d_model)  # output of wo / w2 before the residual add
-        self.q = Buf.zeros(capacity, c.q_dim)
-        self.k = Buf.zeros(capacity, c.kv_dim)
-        self.v = Buf.zeros(capacity, c.kv_dim)
-        self.att = Buf.zeros(capacity, c.q_dim)
-        self.hg = Buf.zeros(capacity, c.d_ff)  # gate, then act(gate) * up
-        self.hu = Buf.zeros(capacity, c.d_ff)  # up
+        self.att = Buf.zeros(capacity, c.q_dim)  # the heads' outputs, input of wo
+        self.hg = Buf.zeros(capacity, c.d_ff)  # act(gate) * up, input of w2
+        # q, k, v and gate, up live in the Projections' buffers (see fused.py)
         self.xl = Buf.zeros(capacity, c.d_model)  # rows whose logits are wanted
         self.logits = Buf.zeros(1, c.vocab_size)
 
@@ -119,15 +117,16 @@ class Transformer:
 
     def __init__(
         self, config: ModelConfig, tensors: dict[str, QTensor], ops: Ops, path: object,
-        capacity: int = 128,
+        capacity: int = 128, fuse: bool = True,
     ) -> None:  # fmt: skip
         self.config = config
         self.ops = ops
         self.weights = self._load_weights(config, _TensorReader(tensors, path))
-        self.specs = tuple(
-            self._attn_spec(il, self.weights.layers[il]) for il in range(config.n_layers)
-        )
+        self.specs = tuple(self._attn_spec(il, lw) for il, lw in enumerate(self.weights.layers))
         self.state = RunState(config, capacity)
+        planner = ProjectionPlanner(capacity, fuse=fuse)
+        self.qkv = tuple(planner.plan([lw.wq, lw.wk, lw.wv], "qkv") for lw in self.weights.layers)
+        self.gate_up = tuple(planner.plan([lw.w1, lw.w3], "ffn") for lw in self.weights.layers)
 
     # -- variant choices ------------------------------------------------------------------
     @property
@@ -192,21 +191,23 @@ class Transformer:
         ops.embed(W.token_embd, ids, s.x, self.embed_scale)  # x (n, d)
         ops.rmsnorm(s.x, W.layers[0].attn_norm, s.xb, n, eps)  # xb = norm(x)
         for il, lw in enumerate(W.layers):
-            # attention: project, then each segment attends over its own cache
-            ops.matmul(lw.wq, s.xb, s.q, n)  # (n, n_heads*hd)
-            ops.matmul(lw.wk, s.xb, s.k, n)  # (n, n_kv*hd)
-            ops.matmul(lw.wv, s.xb, s.v, n)  # (n, n_kv*hd)
+            # attention: project (q, k, v: one fused matmul when the types allow), then each
+            # segment attends over its own cache
+            for w, out in self.qkv[il].jobs:
+                ops.matmul(w, s.xb, out, n)  # q (n, n_heads*hd) | k, v (n, n_kv*hd)
+            q, k, v = self.qkv[il].outputs
             spec, row = self.specs[il], 0
             for cache, m in segments:
-                ops.attention(spec, s.q, s.k, s.v, row, m, cache, il, cache.n_tokens, s.att)
+                ops.attention(spec, q, k, v, row, m, cache, il, cache.n_tokens, s.att)
                 row += m
             ops.matmul(lw.wo, s.att, s.y, n)  # (n, d)
             # x += (norm of) attention output; xb = norm(x) for the feed-forward
             ops.residual_norm(s.x, s.y, lw.post_attn_norm, lw.ffn_norm, s.xb, n, eps)
             # feed-forward: w2(act(w1 xb) * w3 xb)
-            ops.matmul(lw.w1, s.xb, s.hg, n)  # (n, d_ff)
-            ops.matmul(lw.w3, s.xb, s.hu, n)  # (n, d_ff)
-            ops.glu(s.hg, s.hu, s.hg, n, self.glu_kind)
+            for w, out in self.gate_up[il].jobs:
+                ops.matmul(w, s.xb, out, n)  # gate | up (n, d_ff)
+            gate, up = self.gate_up[il].outputs
+            ops.glu(gate, up, s.hg, n, self.glu_kind)
             ops.matmul(lw.w2, s.hg, s.y, n)  # (n, d)
             next_norm = W.layers[il + 1].attn_norm if il + 1 < c.n_layers else W.output_norm
             ops.residual_norm(s.x, s.y, lw.post_ffn_norm, next_norm, s.xb, n, eps)
