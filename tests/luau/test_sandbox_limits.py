@@ -119,6 +119,10 @@ def test_unknown_parent_service_is_a_clear_error() -> None:
 
 
 def test_invalid_requests_are_rejected_without_a_process() -> None:
+    with pytest.raises(ValueError):
+        run_sandbox([], timeout_s=0)
+    with pytest.raises(ValueError):
+        run_sandbox([], memory_mb=1)
     result = run_sandbox([SandboxScript("X", "Plugin", "Workspace", "")])
     assert not result.ok and "class_name" in (result.error or "")
     result = run_sandbox([SandboxScript("a.b", "Script", "Workspace", "")])

@@ -79,6 +79,8 @@ STARTUP_GRACE_S = 15.0  # starting Python and importing, on a busy machine
 KILL_FACTOR, KILL_MARGIN_S = 1.5, 1.0  # wall-clock kill after READY: timeout_s * 1.5 + 1 s
 MAX_OUTPUT_BYTES = 4 * 1024 * 1024
 MAX_SCRIPTS = 32
+MAX_TIMEOUT_S = 120.0
+MIN_MEMORY_MB, MAX_MEMORY_MB = 8, 2048  # the API itself needs ~4 MB
 MAX_SOURCE_CHARS = 200_000
 
 
@@ -135,10 +137,19 @@ def run_sandbox(
 ) -> SandboxResult:
     """Run `scripts` (then `check`) in a child process; never raises for bad scripts.
 
+    Bad scripts (unknown class, empty or dotted name, oversized source) give a result with
+    stage "compile"; out-of-range `timeout_s`/`memory_mb` are caller bugs and raise ValueError.
+
     `timeout_s` bounds the Luau run in real seconds (simulated time is free); `memory_mb` is
     the VM's memory limit. `setup` is optional Luau run before the scripts are placed, with the
     check helpers, to build the world the scripts expect.
     """
+    if not 0 < timeout_s <= MAX_TIMEOUT_S:
+        raise ValueError(f"timeout_s must be in (0, {MAX_TIMEOUT_S}], got {timeout_s}")
+    if not MIN_MEMORY_MB <= memory_mb <= MAX_MEMORY_MB:
+        raise ValueError(
+            f"memory_mb must be in [{MIN_MEMORY_MB}, {MAX_MEMORY_MB}], got {memory_mb}"
+        )
     started = time.monotonic()
     problem = _validate(scripts)
     if problem is not None:
