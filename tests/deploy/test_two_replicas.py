@@ -58,6 +58,9 @@ def test_answer_cached_by_one_replica_is_served_by_the_other(replicas, redis_url
     # Replica B's own metrics count the hit; a request nobody made before is still a miss on B.
     metrics = httpx.get(f"{b.url}/api/metrics", timeout=10, trust_env=False).json()
     assert metrics["cache"]["kind"] == "redis"
+    assert metrics["cache"]["hits"] == 1 and metrics["cache"]["misses"] == 0
     other = generate(b.url, "make a part that spins forever")
     assert other["cached"] is False
+    metrics_a = httpx.get(f"{a.url}/api/metrics", timeout=10, trust_env=False).json()
+    assert metrics_a["cache"]["hits"] == 0 and metrics_a["cache"]["misses"] == 1
     store.close()
