@@ -136,6 +136,9 @@ def test_virtual_clock_task_library(sandbox) -> None:
     advance(10)
     advance(5.5)
     assertEq(workspace:GetAttribute("Ticks"), 5, "loop ticks once per simulated second")
+    assert(waitUntil(function() return workspace:GetAttribute("Ticks") == 8 end, 5), "waitUntil")
+    assertNear(clock(), 18, 0.11, "waitUntil stops as soon as the predicate holds")
+    assert(not waitUntil(function() return false end, 1), "waitUntil gives up after its timeout")
     return true
     """
     result = sandbox(source, check)

@@ -35,7 +35,8 @@ How scripts run
   "<Path.To.Script>:<line>: <message>".
 
 Check helpers (available to `check` and `setup` code, besides all the globals above)
-- `advance(seconds)`: let simulated time pass (threads, frames, tweens run); `clock()`.
+- `advance(seconds)`: let simulated time pass (threads, frames, tweens run); `clock()`;
+  `waitUntil(predicate, timeout?, step?)` advances until predicate() holds (true) or not (false).
 - `spawnPlayer(name) -> player, character`; `removePlayer(player)`; `respawn(player)`;
   `localPlayer()`; `humanoidOf(player|character)`; `rootOf(player|character)`;
   `moveTo(player|character, Vector3)`; `chat(player, message)` (fires Player.Chatted).
