@@ -123,3 +123,20 @@ def test_url_runs_through_a_real_server_with_its_api_key(tmp_path):
         assert row["reason"] == "error" and "API key" in row["detail"]
     finally:
         server.stop()
+
+
+def test_local_provider_on_a_small_subset(tmp_path):
+    """The suite against the local engine (SmolLM2 from the model cache) on one task: the run
+    completes, and the result is a real judgement with the model's latency."""
+    from datashark.registry import resolve_model
+
+    resolve_model("smollm2", pull=False)  # fails clearly when the model is missing
+    out = tmp_path / "local.json"
+    result = run("--provider", "local", "--tasks", "math-utils-module", "--json", str(out))
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    (row,) = data["results"]["local"]
+    assert row["task_id"] == "math-utils-module"
+    assert row["latency_ms"] is not None and row["latency_ms"] > 0
+    assert row["passed"] or (row["reason"] in REASONS and row["detail"])
+    assert "| local | 1 |" in result.output
