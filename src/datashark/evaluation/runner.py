@@ -3,9 +3,9 @@
 For each task: send the prompt (with the task's selection as Studio context) restricted to one
 provider; if the provider asks clarifying questions, count it and answer each with its first
 option, once; then compile every returned script with the Luau compiler and run them in the
-sandbox (the task's setup builds the world first), followed by the task's behaviour check. Scripts go where the
-plugin would put them: a Script under the task's selection when it has one, otherwise where the
-provider said.
+sandbox (the task's setup builds the world first), followed by the task's behaviour check.
+Scripts go where the plugin would put them: a Script under the task's selection when it has
+one, otherwise where the provider said.
 
 Failure reasons. When the flow answered with an error, the provider's last attempt outcome (the
 flow validates before it answers): `no_code`, `compile`, `sandbox` (failed the flow's own
