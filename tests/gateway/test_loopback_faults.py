@@ -238,3 +238,19 @@ def test_latency_stats_are_recorded(upstream) -> None:
     wall_ms = (time.perf_counter() - start) * 1000
     snap = gw.metrics.provider_snapshot("primary")
     assert 100.0 <= snap["avg_ms"] <= wall_ms and snap["p95_ms"] == snap["avg_ms"]
+
+
+def test_stream_with_no_first_token_in_time_falls_back(upstream, backup) -> None:
+    upstream.inject("slow")  # 2 s before anything; the read timeout is 1 s
+    gw = make_gateway(upstream.base_url, backup.base_url)
+
+    async def go() -> tuple[str, list[str]]:
+        stream = gw.stream(REQ)
+        try:
+            text = "".join([chunk async for chunk in stream])
+        finally:
+            await gw.aclose()
+        return text, [a.outcome for a in stream.attempts]
+
+    text, outcomes = asyncio.run(go())
+    assert outcomes == ["timeout", "ok"] and text == backup.reply
