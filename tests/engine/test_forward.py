@@ -14,6 +14,7 @@ quantized matmul, so what is compared is the arithmetic, not the rounding scheme
 Checked: one pass over the whole prompt (no cache reuse), token-by-token decode through the KV
 cache, small prefill chunks, and a batch of sequences of different lengths in one forward pass;
 on the C path and on the NumPy path. Relative error = max |engine - ref| / max |ref| < 1e-4.
+Keys and values are rounded to float16 in the reference as the engine's KV cache stores them.
 """
 
 from __future__ import annotations
@@ -158,6 +159,13 @@ class Q8:
         return (q * d).reshape(x.shape)
 
 
+def f16(x: np.ndarray) -> np.ndarray:
+    """Values as the KV cache stores them: IEEE float16, round to nearest even. (float32 can
+    move a value across a float16 rounding boundary here and there; one float16 step of one key
+    or value changes the logits by far less than the tolerance.)"""
+    return x.astype(np.float16).astype(np.float64)
+
+
 def rope(x: np.ndarray, pos: np.ndarray, base: float, halves: bool) -> np.ndarray:
     """x (T, heads, hd); rotate pairs (2i, 2i+1) [RoFormer] or (i, i + hd/2) [GPT-NeoX form]."""
     hd = x.shape[-1]
@@ -203,6 +211,7 @@ def reference_logits(
             k = rmsnorm(k, W[p + "attn_k_norm.weight"], cfg.eps)
         base = cfg.rope_base_local if local else cfg.rope_base
         q, k = rope(q, pos, base, halves=gemma), rope(k, pos, base, halves=gemma)
+        k, v = f16(k), f16(v)  # the KV cache stores float16 (like llama.cpp's)
         i, j = np.arange(T)[:, None], np.arange(T)[None, :]
         mask = j <= i
         if local:

@@ -11,29 +11,28 @@
  * functions trust the sizes they are given.
  */
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__F16C__)
+#include <immintrin.h>
+#endif
 #ifdef _OPENMP
 #include <omp.h>
 #endif
 
-/* -std=c11 turns off multiply-add contraction; these loops want fused multiply-adds */
+/* -std=c11 turns off multiply-add contraction; these loops want fused multiply-adds. (-Wpsabi:
+ * GCC notes that 32-byte vectors pass differently without AVX; only static functions take them.) */
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("fp-contract=fast")
+#pragma GCC diagnostic ignored "-Wpsabi"
 #elif defined(__clang__)
 #pragma clang fp contract(fast)
 #endif
 
 /* Bumped whenever a signature below changes: ops.py refuses a stale build instead of calling a
  * function with the wrong arguments. */
-int dsops_abi_version(void) { return 2; }
-
-static float dsops_dot(const float *a, const float *b, int n) {
-    float s = 0.0f;
-#pragma omp simd reduction(+ : s)
-    for (int i = 0; i < n; i++) s += a[i] * b[i];
-    return s;
-}
+int dsops_abi_version(void) { return 3; }
 
 /* 1 / sqrt(mean(x^2) + eps), the sum in double like ggml's rms_norm */
 static float dsops_rms_scale(const float *x, int d, float eps) {
@@ -147,19 +146,76 @@ static void dsops_rope_head(float *x, int rope_dim, const float *cs, const float
     }
 }
 
+/* The KV cache holds IEEE float16 (as llama.cpp's does): half the bytes to stream per token.
+ * Conversions round to nearest even, like F16C and NumPy's astype(float16). */
+static inline uint16_t dsops_f32_to_f16(float f) {
+    uint32_t x;
+    memcpy(&x, &f, 4);
+    const uint32_t sign = (x >> 16) & 0x8000, ax = x & 0x7fffffff;
+    if (ax >= 0x7f800000) return (uint16_t)(sign | (ax > 0x7f800000 ? 0x7e00 : 0x7c00));
+    if (ax >= 0x477ff000) return (uint16_t)(sign | 0x7c00); /* rounds to infinity */
+    if (ax < 0x38800000) {                                 /* float16 subnormal or zero */
+        float af;
+        memcpy(&af, &ax, 4);
+        return (uint16_t)(sign | (uint32_t)lrintf(af * 16777216.0f)); /* units of 2^-24 */
+    }
+    uint32_t h = ((ax >> 23) - 112) << 10 | ((ax & 0x7fffff) >> 13);
+    const uint32_t rem = ax & 0x1fff;
+    if (rem > 0x1000 || (rem == 0x1000 && (h & 1))) h++;
+    return (uint16_t)(sign | h);
+}
+
+static inline float dsops_f16_to_f32(uint16_t h) {
+    const uint32_t sign = (uint32_t)(h & 0x8000) << 16, e = (h >> 10) & 0x1f, m = h & 0x3ff;
+    uint32_t bits;
+    if (e == 0) {
+        const float v = (float)m * 5.9604644775390625e-08f; /* 2^-24 */
+        memcpy(&bits, &v, 4);
+        bits |= sign;
+    } else if (e == 31) {
+        bits = sign | 0x7f800000 | (m << 13);
+    } else {
+        bits = sign | ((e + 112) << 23) | (m << 13);
+    }
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+static inline v8f dsops_load8h(const uint16_t *p) {
+#if defined(__F16C__)
+    return (v8f)_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
+#else
+    v8f v;
+    for (int i = 0; i < 8; i++) v[i] = dsops_f16_to_f32(p[i]);
+    return v;
+#endif
+}
+
+static void dsops_to_f16(uint16_t *dst, const float *src, int n) {
+    int i = 0;
+#if defined(__F16C__)
+    for (; i + 8 <= n; i += 8)
+        _mm_storeu_si128((__m128i *)(dst + i),
+                         _mm256_cvtps_ph(_mm256_loadu_ps(src + i),
+                                         _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+#endif
+    for (; i < n; i++) dst[i] = dsops_f32_to_f16(src[i]);
+}
+
 #define DSOPS_SUB 4 /* query heads of one KV group handled per pass over the cache */
 
 /* out[i] (hd) = sum_j att[i][j] * V[j] for the gn (a constant after inlining) heads i of a
  * sub-group, j in [lo, hi]. Each V row is read once for all gn heads; 2 x gn accumulators of a
  * 16-column block stay in registers. Needs hd % 16 == 0. */
 static inline __attribute__((always_inline)) void dsops_wsum_block(
-    int gn, float *const *out, const float *const *att, const float *V, int lo, int hi, int hd) {
+    int gn, float *const *out, const float *const *att, const uint16_t *V, int lo, int hi, int hd) {
     for (int c = 0; c < hd; c += 16) {
         v8f acc[DSOPS_SUB][2];
         for (int i = 0; i < gn; i++) acc[i][0] = acc[i][1] = (v8f){0};
         for (int j = lo; j <= hi; j++) {
-            const v8f v0 = *(const v8f *)(V + (size_t)j * hd + c);
-            const v8f v1 = *(const v8f *)(V + (size_t)j * hd + c + 8);
+            const v8f v0 = dsops_load8h(V + (size_t)j * hd + c);
+            const v8f v1 = dsops_load8h(V + (size_t)j * hd + c + 8);
             for (int i = 0; i < gn; i++) {
                 const float w = att[i][j];
                 acc[i][0] += w * v0;
@@ -174,7 +230,7 @@ static inline __attribute__((always_inline)) void dsops_wsum_block(
 }
 
 static void dsops_weighted_sum(int gn, float *const *out, const float *const *att,
-                               const float *V, int lo, int hi, int hd) {
+                               const uint16_t *V, int lo, int hi, int hd) {
     if (hd % 16 == 0) {
         switch (gn) {
             case 1: dsops_wsum_block(1, out, att, V, lo, hi, hd); return;
@@ -187,22 +243,24 @@ static void dsops_weighted_sum(int gn, float *const *out, const float *const *at
         memset(out[i], 0, sizeof(float) * hd);
         for (int j = lo; j <= hi; j++) {
             const float w = att[i][j];
-            const float *vj = V + (size_t)j * hd;
-            for (int x = 0; x < hd; x++) out[i][x] += w * vj[x];
+            const uint16_t *vj = V + (size_t)j * hd;
+            for (int x = 0; x < hd; x++) out[i][x] += w * dsops_f16_to_f32(vj[x]);
         }
     }
 }
 
-static inline float dsops_dot_hd(const float *a, const float *b, int hd) {
+static inline float dsops_dot_hd(const float *a, const uint16_t *b, int hd) {
     if (hd % 16 == 0) {
         v8f s0 = {0}, s1 = {0};
         for (int i = 0; i < hd; i += 16) {
-            s0 += *(const v8f *)(a + i) * *(const v8f *)(b + i);
-            s1 += *(const v8f *)(a + i + 8) * *(const v8f *)(b + i + 8);
+            s0 += *(const v8f *)(a + i) * dsops_load8h(b + i);
+            s1 += *(const v8f *)(a + i + 8) * dsops_load8h(b + i + 8);
         }
         return dsops_hsum8(s0 + s1);
     }
-    return dsops_dot(a, b, hd);
+    float s = 0.0f;
+    for (int i = 0; i < hd; i++) s += a[i] * dsops_f16_to_f32(b[i]);
+    return s;
 }
 
 /* softmax of x[lo..hi] in place (subtract the max, exp, normalise) */
@@ -227,15 +285,15 @@ static void dsops_softmax(float *x, int lo, int hi, float m) {
 /* One query row t and KV head kvh (task = t * n_kv + kvh): the `group` query heads that share
  * this KV head attend over its cache, DSOPS_SUB heads per pass so each K and V row is loaded
  * once for all of them. att: scratch of DSOPS_SUB * n_ctx floats. */
-static void dsops_attend(long task, const float *q, long q_stride, const float *kc,
-                         const float *vc, float *out, float *att, int n_ctx, int n_heads, int n_kv,
+static void dsops_attend(long task, const float *q, long q_stride, const uint16_t *kc,
+                         const uint16_t *vc, float *out, float *att, int n_ctx, int n_heads, int n_kv,
                          int hd, int max_t, int pos0, int window, float scale) {
     const int group = n_heads / n_kv;
     const int t = (int)(task / n_kv), kvh = (int)(task % n_kv);
     const int p = pos0 + t;
     const int lo = (window > 0 && p - window + 1 > 0) ? p - window + 1 : 0;
-    const float *K = kc + (size_t)kvh * max_t * hd;
-    const float *V = vc + (size_t)kvh * max_t * hd;
+    const uint16_t *K = kc + (size_t)kvh * max_t * hd;
+    const uint16_t *V = vc + (size_t)kvh * max_t * hd;
     for (int g0 = 0; g0 < group; g0 += DSOPS_SUB) {
         const int gn = group - g0 < DSOPS_SUB ? group - g0 : DSOPS_SUB;
         const float *qi[DSOPS_SUB];
@@ -249,7 +307,7 @@ static void dsops_attend(long task, const float *q, long q_stride, const float *
         }
         /* scores: scale * q . k for every visible position */
         for (int j = lo; j <= p; j++) {
-            const float *kj = K + (size_t)j * hd;
+            const uint16_t *kj = K + (size_t)j * hd;
             for (int i = 0; i < gn; i++) {
                 const float sc = dsops_dot_hd(qi[i], kj, hd) * scale;
                 ai[i][j] = sc;
@@ -266,11 +324,11 @@ static void dsops_attend(long task, const float *q, long q_stride, const float *
  * q (n, n_heads*hd), k and v (n, n_kv*hd): this segment's rows of the projections, rows
  * q_stride / k_stride / v_stride floats apart (column blocks of a fused matmul output). q and k are
  * changed in place (QK norm when q_norm/k_norm are given, then RoPE); k and v are written into
- * the caches kc, vc (n_kv, max_t, hd) at pos0; out (n, n_heads*hd) gets softmax(scale q.k) v over
+ * the float16 caches kc, vc (n_kv, max_t, hd) at pos0; out (n, n_heads*hd) gets softmax(scale q.k) v over
  * the visible cache positions (causal; window > 0 limits to the last `window` positions).
  */
 void dsops_attention(float *q, long q_stride, float *k, long k_stride, const float *v,
-                     long v_stride, int n, float *kc, float *vc, int max_t, int pos0, float *out, int n_heads, int n_kv, int hd, int rope_dim,
+                     long v_stride, int n, uint16_t *kc, uint16_t *vc, int max_t, int pos0, float *out, int n_heads, int n_kv, int hd, int rope_dim,
                      double rope_base, double pos_scale, int neox, int window, float scale,
                      const float *q_norm, const float *k_norm, float eps, int n_threads) {
     const int half = rope_dim / 2;
@@ -294,9 +352,9 @@ void dsops_attention(float *q, long q_stride, float *k, long k_stride, const flo
             float *kh = k + t * k_stride + (size_t)h * hd;
             if (k_norm) dsops_norm_row(kh, k_norm, kh, hd, eps);
             dsops_rope_head(kh, rope_dim, cs, sn, neox);
-            memcpy(kc + ((size_t)h * max_t + pos0 + t) * hd, kh, sizeof(float) * hd);
-            memcpy(vc + ((size_t)h * max_t + pos0 + t) * hd, v + t * v_stride + (size_t)h * hd,
-                   sizeof(float) * hd);
+            dsops_to_f16(kc + ((size_t)h * max_t + pos0 + t) * hd, kh, hd);
+            dsops_to_f16(vc + ((size_t)h * max_t + pos0 + t) * hd, v + t * v_stride + (size_t)h * hd,
+                         hd);
         }
     }
     free(cs);

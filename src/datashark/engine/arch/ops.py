@@ -9,7 +9,7 @@ Buffers are `Buf`s: a preallocated 2-D float32 array with its address, allocated
 (STYLE rule 4); every op works on the first `n` rows. Attention runs per segment (one sequence's
 new tokens) against that sequence's KV cache.
 
-Does not handle: float16 KV caches, attention logit softcapping.
+Does not handle: float32 KV caches, attention logit softcapping.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from datashark.engine.arch.kv_cache import KVCache
 from datashark.engine.tensor import QTensor
 from datashark.native.fallback import matmul_numpy
 
-OPS_ABI_VERSION = 2  # must equal dsops_abi_version() in native/ops.c
+OPS_ABI_VERSION = 3  # must equal dsops_abi_version() in native/ops.c
 SILU, GELU = 0, 1  # GLU kinds: SwiGLU (llama), GeGLU with the tanh form of GELU (gemma3)
 _SQRT_2_OVER_PI = np.float32(0.7978845608028654)
 
@@ -170,10 +170,11 @@ class NumpyOps:
         pos = np.arange(pos0, pos0 + n, dtype=np.float64) * spec.rope_scale
         _rope(qs, pos, spec)
         _rope(ks, pos, spec)
-        kc[:, pos0 : pos0 + n] = ks.transpose(1, 0, 2)  # cache (Hkv, max_t, hd)
+        kc[:, pos0 : pos0 + n] = ks.transpose(1, 0, 2)  # float16 cache (Hkv, max_t, hd)
         vc[:, pos0 : pos0 + n] = vs.transpose(1, 0, 2)
         P = pos0 + n
-        keys, values = kc[:, :P], vc[:, :P]  # (Hkv, P, hd)
+        keys = kc[:, :P].astype(np.float32)  # (Hkv, P, hd)
+        values = vc[:, :P].astype(np.float32)
         G = H // Hkv
         qh = qs.reshape(n, Hkv, G, hd).transpose(1, 2, 0, 3)  # (Hkv, G, n, hd)
         scores = np.matmul(qh, keys[:, None].transpose(0, 1, 3, 2)) * np.float32(spec.scale)
