@@ -153,9 +153,10 @@ def fake_python(tmp_path, body: str):
 
 
 def test_hung_child_is_killed_by_the_parent(monkeypatch, tmp_path) -> None:
-    """A child that stops responding (stuck outside the VM's reach) is killed on the wall clock."""
+    """One-interpreter-per-run path: a child that stops responding is killed on the wall clock."""
     import datashark.luau.sandbox as sandbox_module
 
+    monkeypatch.setattr(sandbox_module, "USE_ZYGOTE", False)
     monkeypatch.setattr(
         sandbox_module.sys, "executable", fake_python(tmp_path, "echo ready\nsleep 60\n")
     )
@@ -168,6 +169,7 @@ def test_hung_child_is_killed_by_the_parent(monkeypatch, tmp_path) -> None:
 def test_dead_child_process_is_reported_as_crash(monkeypatch, tmp_path) -> None:
     import datashark.luau.sandbox as sandbox_module
 
+    monkeypatch.setattr(sandbox_module, "USE_ZYGOTE", False)
     monkeypatch.setattr(
         sandbox_module.sys,
         "executable",
@@ -175,7 +177,16 @@ def test_dead_child_process_is_reported_as_crash(monkeypatch, tmp_path) -> None:
     )
     result = run_sandbox([SandboxScript("Main", "Script", "ServerScriptService", OK_SCRIPT)])
     assert not result.ok and result.stage == "crash"
-    assert "code 3" in (result.error or "") and "VM died" in (result.error or "")
+    assert "exit code 3" in (result.error or "") and "VM died" in (result.error or "")
+
+
+def test_one_interpreter_per_run_path_works(monkeypatch, sandbox) -> None:
+    import datashark.luau.sandbox as sandbox_module
+
+    monkeypatch.setattr(sandbox_module, "USE_ZYGOTE", False)
+    assert_parent_still_works(sandbox)
+    result = sandbox("while true do end", timeout_s=0.5)
+    assert result.stage == "timeout"
 
 
 def test_first_script_error_stops_a_long_check(sandbox) -> None:
