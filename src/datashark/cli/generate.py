@@ -89,8 +89,12 @@ def generate(
         raise typer.Exit(2)
     try:
         stream = m.generate(ids, params)
-        out: list[int] = []
-        shown = 0
+    except ContextLengthError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    out: list[int] = []
+    shown = 0
+    try:
         for token in stream:
             out.append(token)
             if not as_json and len(stream.text) > shown:
@@ -100,6 +104,10 @@ def generate(
     except ContextLengthError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        stream.close()
+        sys.stdout.write("\n")
+        raise typer.Exit(130) from None
     prefill_tok_s = len(ids) / stream.prefill_s if stream.prefill_s > 0 else 0.0
     decode_tok_s = stream.n_decoded / stream.decode_s if stream.decode_s > 0 else 0.0
     if as_json:
