@@ -438,3 +438,25 @@ def test_metatables_are_locked_and_signal_wait_returns_arguments(sandbox) -> Non
     return true
     """
     ok(sandbox("", check))
+
+
+def test_humanoid_move_to_walks_at_walk_speed(sandbox) -> None:
+    check = """
+    local player, character = spawnPlayer("Walker")
+    local humanoid, root = humanoidOf(character), rootOf(character)
+    local start = root.Position
+    local finished
+    humanoid.MoveToFinished:Connect(function(reached) finished = reached end)
+    humanoid:MoveTo(start + Vector3.new(32, 0, 0))
+    advance(1)
+    assertNear(root.Position.X - start.X, 16, 0.5, "walks WalkSpeed studs per second")
+    assert(finished == nil, "still walking")
+    advance(1.1)
+    assertNear(root.Position, start + Vector3.new(32, 0, 0), 0.01, "arrives")
+    assert(finished == true and character.Head.Position.X > start.X + 30, "the body comes along")
+    humanoid:MoveTo(start + Vector3.new(1000, 0, 0))
+    advance(8.1)
+    assert(finished == false, "MoveTo gives up after 8 seconds")
+    return true
+    """
+    ok(sandbox("", check))

@@ -1,7 +1,8 @@
 """Keyword retrieval over the template library: BM25 ranking plus a calibrated confidence.
 
-`search(prompt)` ranks every template by BM25 (Robertson/Sparck Jones, k1=1.2, b=0.75) over its
-title (x3), keywords (x2) and description, after light normalisation: lower case, camelCase
+`search(prompt)` scores every template with BM25 (Robertson/Sparck Jones, k1=1.2, b=0.75) over
+its title (x3), keywords (x2) and description, and ranks by confidence (below) plus a small
+share of the normalised BM25 score, after light normalisation: lower case, camelCase
 and punctuation splits, a stop list of filler words ("make", "script", "please", ...), crude
 suffix stemming and a few Roblox synonyms (die/death -> kill, teleporter -> teleport, ...).
 
@@ -28,6 +29,7 @@ from datashark.roblox.templates.templates import Template, load_templates
 
 CONFIDENCE_THRESHOLD = 0.5
 K1, B = 1.2, 0.75
+RANK_BM25_WEIGHT = 0.15
 FIELD_WEIGHTS = {"title": 3, "keywords": 2, "description": 1}
 
 STOPWORDS = frozenset(
@@ -207,7 +209,10 @@ def search(prompt: str) -> list[tuple[Template, float]]:
         bm25 = _bm25(index, doc, query)
         confidence = _coverage(index, doc, query) if bm25 > 0 else 0.0
         scored.append((bm25, confidence, doc.template))
-    scored.sort(key=lambda item: (-item[0], item[2].id))
+    top = max(b for b, _, _ in scored) or 1.0
+    # rank mostly by how much of the request a template explains, then by BM25 (field weights,
+    # term frequency) to order templates that explain the same words
+    scored.sort(key=lambda item: (-(item[1] + RANK_BM25_WEIGHT * item[0] / top), item[2].id))
     return [(t, round(min(max(c, 0.0), 1.0), 4)) for _, c, t in scored]
 
 
