@@ -44,6 +44,42 @@ def metrics():
     return read_metrics
 
 
+def torch_logits_f16_kv(model, ids: list[int]):
+    """(T, V) PyTorch logits with keys (after RoPE) and values rounded to float16, as
+    `datashark.engine` stores them in its KV cache (like llama.cpp's default f16 cache)."""
+    import torch
+
+    from datashark.train import model as model_mod
+
+    rope = model_mod.apply_rope
+    calls = [0]
+
+    def rope_then_round_keys(x, cos, sin):
+        # Attention.forward rotates q, then k: every second call is a key
+        calls[0] += 1
+        out = rope(x, cos, sin)
+        return out.half().float() if calls[0] % 2 == 0 else out
+
+    def round_values(_module, _inputs, output):
+        return output.half().float()
+
+    hooks = [layer.attention.wv.register_forward_hook(round_values) for layer in model.layers]
+    model_mod.apply_rope = rope_then_round_keys
+    try:
+        with torch.no_grad():
+            return model(torch.tensor([ids]))[0].numpy()
+    finally:
+        model_mod.apply_rope = rope
+        for h in hooks:
+            h.remove()
+
+
+@pytest.fixture(scope="session")
+def f16_kv_logits():
+    """`f16_kv_logits(model, ids)`: the PyTorch reference with the engine's f16 KV cache."""
+    return torch_logits_f16_kv
+
+
 @pytest.fixture(scope="session")
 def fixture_dir() -> Path:
     return FIXTURE
