@@ -144,7 +144,7 @@ class GatewaySettings(BaseSettings):
         description="Most tokens the local model writes per answer.",
     )
     local_timeout_s: float = Field(
-        120.0,
+        60.0,
         validation_alias=_env("DATASHARK_LOCAL_TIMEOUT_S"),
         description="Total time allowed for one local generation (model load included).",
     )
