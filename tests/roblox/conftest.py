@@ -202,3 +202,21 @@ def redis_url(tmp_path: Path) -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+@pytest.fixture
+def live_env_app(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., LiveApp]]:
+    """live_env_app(**env) -> a running app with no flow installed: the router builds it from
+    the environment on the first request, as `datashark serve` does."""
+    apps: list[LiveApp] = []
+
+    def start(**env: str) -> LiveApp:
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        app = LiveApp(None)
+        apps.append(app.__enter__())
+        return app
+
+    yield start
+    for app in apps:
+        app.__exit__()

@@ -44,3 +44,10 @@ def test_beta_model_base_url_is_the_local_provider(live, standins) -> None:
     body = app.post(KILL).json()
     assert body["provider"] == "local" and body["model"] == "primary-model"
     assert len(up.seen) == 1
+
+
+def test_the_app_builds_its_flow_from_the_environment(live_env_app) -> None:
+    app = live_env_app(DATASHARK_PROVIDERS="templates")
+    body = app.post(KILL).json()
+    assert body["status"] == "ok" and body["provider"] == "templates"
+    assert app.get("/api/metrics").json()["order"] == ["templates"]

@@ -81,7 +81,9 @@ def build_flow(settings: GatewaySettings) -> GenerateFlow:
     return GenerateFlow(gateway, cache, Validator(), retrieve, templates, config)
 
 
-def get_flow(request: Request) -> GenerateFlow:
+async def get_flow(request: Request) -> GenerateFlow:
+    """The app's flow, built on first use. Async (on the event loop, no await inside) so that
+    concurrent first requests cannot build two."""
     flow = getattr(request.app.state, "roblox_flow", None)
     if flow is None:
         try:
@@ -121,7 +123,7 @@ async def generate(request: Request) -> JSONResponse:
         message, param = _validation_message(exc)
         return invalid_request(message, param).response()
     try:
-        flow = get_flow(request)
+        flow = await get_flow(request)
         result = await flow.generate(body)
     except GenerateError as exc:
         return exc.response()
