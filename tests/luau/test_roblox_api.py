@@ -460,3 +460,16 @@ def test_humanoid_move_to_walks_at_walk_speed(sandbox) -> None:
     return true
     """
     ok(sandbox("", check))
+
+
+def test_world_starts_like_studios_baseplate_template(sandbox) -> None:
+    source = 'workspace.Baseplate.BrickColor = BrickColor.new("Bright red")'
+    check = """
+    assert(workspace.Baseplate.Anchored and workspace.Baseplate.Size == Vector3.new(2048, 16, 2048))
+    assertEq(workspace.Baseplate.BrickColor.Name, "Bright red")
+    local _, character = spawnPlayer("A")
+    assertNear(rootOf(character).Position, workspace.SpawnLocation.Position + Vector3.new(0, 3, 0), 1e-6)
+    assert(workspace.CurrentCamera and workspace.Terrain)
+    return true
+    """
+    ok(sandbox(source, check))
