@@ -10,6 +10,8 @@ loop, a memory bomb or a crash of the VM never harms the calling process (and pl
 holds the GIL while Luau runs, never blocks it).
 
 What scripts see
+- A world like Studio's Baseplate template: Workspace with Camera, Terrain, Baseplate and a
+  SpawnLocation at the origin (characters spawn 3 studs above it).
 - `game`, `workspace`, `script`, `Instance.new`, services via `game:GetService` (Players,
   Workspace, ReplicatedStorage, ServerScriptService, ServerStorage, StarterGui, StarterPlayer,
   StarterPack, TweenService, RunService, Lighting, DataStoreService, UserInputService,
