@@ -166,9 +166,10 @@ class Scheduler:
                     self._cond.wait()
                 if self._stopping:
                     break
-                admitted = self._take_admissible()
             try:
-                self._drop_cancelled()
+                self._drop_cancelled()  # first, so their slots are free for admission
+                with self._cond:
+                    admitted = self._take_admissible()
                 for job in admitted:
                     self._admit(job)
                 self._prefill()
