@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import re
+import subprocess
+from pathlib import Path
 
 import pytest
 
+import datashark.roblox.templates.library as template_files
 from datashark.luau import compile_check
 from datashark.roblox.templates import TemplateError, get_template, load_templates
 
@@ -105,3 +108,20 @@ def test_bad_parameters_are_errors() -> None:
 
 def test_load_templates_is_stable() -> None:
     assert [t.id for t in load_templates()] == IDS
+
+
+STYLUA = Path(__file__).resolve().parents[2] / ".tools" / "node_modules" / ".bin" / "stylua"
+
+
+def test_templates_are_stylua_formatted() -> None:
+    """Templates are shown to users as-is: they follow StyLua's default Luau style."""
+    if not STYLUA.exists():
+        pytest.fail(f"StyLua missing at {STYLUA}: run scripts/setup.sh test")
+    library = Path(template_files.__file__).parent
+    proc = subprocess.run(
+        [str(STYLUA), "--syntax", "Luau", "--column-width", "120", "--check", str(library)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
