@@ -125,3 +125,10 @@ def test_templates_are_stylua_formatted() -> None:
         timeout=60,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_string_parameters_are_escaped() -> None:
+    template = get_template("countdown_timer_gui")
+    source = template.render({"finished_text": 'He said "go!"\\ \n done'})
+    assert compile_check(source).ok
+    assert '"He said \\"go!\\"\\\\ \\n done"' in source
