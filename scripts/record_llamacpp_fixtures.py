@@ -6,7 +6,8 @@ from the DataShark cache (`datashark.registry.resolve_model`, pulled when missin
 - tests/fixtures/llamacpp_tokens.json: for every string in STRINGS and both models, the ids with
   (`add_special`, `parse_special`) = (True, True) and (False, False), and the bytes llama.cpp
   decodes them back to (control tokens left out, as `special=False`);
-- tests/fixtures/llamacpp_greedy.json: greedy continuations (32 tokens) of PROMPTS per model.
+- tests/fixtures/llamacpp_greedy.json: greedy continuations (32 tokens) of PROMPTS per model,
+  with llama.cpp's two best logits at every step.
 
 The tests compare our tokenizer and engine with these files, so llama.cpp is needed only to
 re-record. Run: .venv/bin/python scripts/record_llamacpp_fixtures.py [--only tokens|greedy]
@@ -146,27 +147,36 @@ def record_tokens(llama_cpp: object, paths: dict[str, Path]) -> dict[str, object
 
 
 def record_greedy(llama_cpp: object, paths: dict[str, Path], n_tokens: int) -> dict[str, object]:
+    import numpy as np
+
     out: dict[str, object] = {}
     for name, path in paths.items():
         llm = llama_cpp.Llama(  # type: ignore[attr-defined]
             model_path=str(path), n_ctx=512, n_threads=2, n_batch=512, verbose=False, seed=0
         )
         cases = []
+        n_vocab = llm.n_vocab()
         for prompt in MODELS[name]:
             llm.reset()
             ids = llm.tokenize(prompt.encode("utf-8"), add_bos=True, special=True)
-            gen = []
-            for tok in llm.generate(
-                ids, top_k=1, top_p=1.0, min_p=0.0, temp=0.0, repeat_penalty=1.0, reset=True
-            ):
-                gen.append(int(tok))
-                if len(gen) >= n_tokens:
-                    break
+            # Greedy by hand (what `generate(temp=0)` does): prompt in one batch, then one
+            # token per decode. The top two logits of every step are kept, so a test can tell
+            # a near-tie (where llama.cpp's own batch and one-by-one paths can disagree).
+            llm.eval(ids)
+            gen, top2 = [], []
+            for _ in range(n_tokens):
+                ptr = llama_cpp.llama_get_logits_ith(llm.ctx, -1)  # type: ignore[attr-defined]
+                logits = np.ctypeslib.as_array(ptr, shape=(n_vocab,)).copy()
+                best = np.argsort(-logits, kind="stable")[:2]
+                top2.append([[int(t), round(float(logits[t]), 4)] for t in best])
+                gen.append(int(best[0]))
+                llm.eval([int(best[0])])
             cases.append(
                 {
                     "prompt": prompt,
                     "prompt_ids": list(ids),
                     "ids": gen,
+                    "top2": top2,
                     "text": _pieces(llama_cpp, llm, gen, special=False).decode("utf-8", "replace"),
                 }
             )
