@@ -19,7 +19,7 @@ from datashark.train.corpus import read_split
 from datashark.train.export import export_gguf
 
 # max |engine - torch| / max |torch| over all positions; measured values in docs/training.md
-BOUNDS = {"f32": 1e-4, "f16": 2e-3, "q8_0": 1e-2, "q4_0": 5e-2}
+BOUNDS = {"f32": 1e-4, "f16": 2e-3, "q8_0": 2e-2, "q4_0": 1e-1}
 
 HAVE_LLAMA_CPP = importlib.util.find_spec("llama_cpp") is not None
 
@@ -56,6 +56,7 @@ def test_engine_logits_match_torch(
     ref = f16_kv_logits(model, sample_ids)  # (T, V), keys/values rounded like the engine's cache
     got = engine_logits(engine, sample_ids)
     rel = float(np.abs(got - ref).max() / np.abs(ref).max())
+    print(f"{quant}: max relative logit error {rel:.2e}")  # docs/training.md quotes these
     assert rel <= BOUNDS[quant], f"{quant}: relative error {rel:.2e}"
     if quant == "f32":
         assert (got.argmax(-1) == ref.argmax(-1)).all()
