@@ -62,7 +62,7 @@ def read_tokenizer(reader: gguf.GGUFReader, path: Path) -> Tokenizer:
     if model != "gpt2":
         raise ValueError(f"{path}: tokenizer model {model!r} is not supported (gpt2 BPE only)")
     tokens = list(_value(reader, "tokenizer.ggml.tokens"))
-    types = [int(t) for t in _value(reader, "tokenizer.ggml.token_type", [TOKEN_NORMAL] * 0)]
+    types = [int(t) for t in _value(reader, "tokenizer.ggml.token_type", [])]
     extra = {
         key: int(_value(reader, f"tokenizer.ggml.{key}"))
         for key in ("padding_token_id", "unknown_token_id")

@@ -38,23 +38,6 @@ CHATML_TEMPLATE = (
 TOKEN_NORMAL, TOKEN_CONTROL = 1, 3  # llama.cpp's token types
 
 
-def _bytes_to_unicode() -> dict[int, str]:
-    """GPT-2's reversible map from bytes to printable characters."""
-    bs = list(range(ord("!"), ord("~") + 1))
-    bs += list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return dict(zip(bs, map(chr, cs), strict=True))
-
-
-_UNICODE_TO_BYTE = {c: b for b, c in _bytes_to_unicode().items()}
-
-
 @dataclass
 class GGUFVocab:
     """Tokenizer metadata as GGUF stores it (`tokenizer.ggml.*`)."""
