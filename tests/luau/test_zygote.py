@@ -98,3 +98,26 @@ def test_forked_process_starts_its_own_zygote() -> None:
     os.close(read_end)
     assert zygote().pid == parent_zygote
     assert run_sandbox([OK]).log == ("ok",)
+
+
+def zygote_pids() -> set[int]:
+    return {
+        p.pid
+        for p in psutil.Process().children(recursive=True)
+        if "datashark.luau.zygote" in " ".join(p.cmdline())
+    }
+
+
+def test_unusable_temp_dir_falls_back_to_one_interpreter_per_run(monkeypatch) -> None:
+    import datashark.luau.sandbox as sandbox_module
+    import datashark.luau.zygote as zygote_module
+
+    def read_only(*args, **kwargs):
+        raise OSError(30, "Read-only file system")
+
+    monkeypatch.setattr(zygote_module.tempfile, "mkdtemp", read_only)
+    monkeypatch.setattr(sandbox_module, "_ZYGOTE", zygote_module.Zygote(5.0))
+    before = zygote_pids()
+    result = run_sandbox([OK])
+    assert result.ok and result.log == ("ok",)
+    assert zygote_pids() == before, "no zygote could start, the run used its own interpreter"

@@ -125,17 +125,21 @@ class Zygote:
             if self._proc is not None and self._proc.poll() is None:
                 return self._path
             self._close_locked()
-            self._dir = tempfile.mkdtemp(prefix="datashark-luau-")  # private (0700)
-            self._path = os.path.join(self._dir, "zygote.sock")
-            self._proc = subprocess.Popen(
-                [sys.executable, "-m", "datashark.luau.zygote", self._path],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL,
-            )
-            assert self._proc.stdout is not None
-            ready, _, _ = select.select([self._proc.stdout], [], [], self._startup_s)
-            line = self._proc.stdout.readline() if ready else b""
+            try:
+                self._dir = tempfile.mkdtemp(prefix="datashark-luau-")  # private (0700)
+                self._path = os.path.join(self._dir, "zygote.sock")
+                self._proc = subprocess.Popen(
+                    [sys.executable, "-m", "datashark.luau.zygote", self._path],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.DEVNULL,
+                )
+                assert self._proc.stdout is not None
+                ready, _, _ = select.select([self._proc.stdout], [], [], self._startup_s)
+                line = self._proc.stdout.readline() if ready else b""
+            except OSError as exc:
+                self._close_locked()
+                raise ZygoteUnavailable(f"cannot start the sandbox zygote: {exc}") from exc
             if line != b"ready\n":
                 self._close_locked()
                 raise ZygoteUnavailable("the sandbox zygote did not start")
