@@ -12,6 +12,7 @@
 #include "pool.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #if defined(__x86_64__) || defined(__i386__)
@@ -22,7 +23,8 @@
 #endif
 
 #define MAX_WORKERS 255
-#define SPIN_ROUNDS 20000 /* ~ half a millisecond of polling before sleeping */
+#define SPIN_ROUNDS 4000  /* ~100 microseconds of polling before sleeping */
+#define WAIT_SPINS 2000   /* ~ 50 microseconds before the caller yields while it waits */
 
 typedef struct {
     _Atomic(pool_task) fn;
@@ -128,6 +130,11 @@ void pool_run(pool_task fn, void *ctx, int n_chunks, int threads) {
         pthread_mutex_unlock(&mu);
     }
     work_on(g);
-    while (atomic_load(&j->done) < n_chunks) CPU_RELAX();
+    /* wait for chunks still running on other threads; on a busy machine the thread holding one
+     * may be preempted, so after a short spin give the CPU away rather than burn it */
+    for (int spin = 0; atomic_load(&j->done) < n_chunks; spin++) {
+        if (spin < WAIT_SPINS) CPU_RELAX();
+        else sched_yield();
+    }
     pthread_mutex_unlock(&submit_mu);
 }
