@@ -64,7 +64,7 @@ def _run_datashark(path: str, threads: int, n_prompt: int, n_gen: int) -> dict[s
     from datashark.engine import Model
 
     model = Model.load(path, threads=threads)
-    ids = model.tokenizer.encode(BENCH_TEXT, add_bos=True)[:n_prompt]
+    ids = model.tokenizer.encode(BENCH_TEXT)[:n_prompt]  # add_bos as the file says
     load_s = time.perf_counter() - t0
     warm = model.new_sequence(32)  # warm-up: first touch of the weights' pages
     model.prefill(warm, ids[:16])
