@@ -92,8 +92,11 @@ def serve(path: str) -> None:
         if server in readable:
             conn, _ = server.accept()
             if os.fork() == 0:
-                server.close()
-                _child(conn)
+                try:  # the child must never fall back into this loop
+                    server.close()
+                    _child(conn)
+                finally:
+                    os._exit(1)
             conn.close()
     server.close()
     os.unlink(path)
