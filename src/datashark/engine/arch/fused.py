@@ -8,14 +8,18 @@ outputs land side by side in one buffer; q, k and v are column views of it (rows
 which the ops accept). The dot product of each row is the same computation as before, so the
 numbers do not change.
 
-Memory: the stacked copy is anonymous memory, but the file's pages of the original tensors are
-then never read, so the resident size stays the same. Tensors of different types (Gemma's Q8_0
-attn_v next to Q5_0 attn_q/attn_k) stay separate matmuls.
+Memory: the stacked copy is anonymous memory; the file's pages of the original tensors, read
+once to copy them, are handed back right away (madvise DONTNEED on the read-only file mapping),
+so the resident size does not double. Tensors of different types (Gemma's Q8_0 attn_v next to
+Q5_0 attn_q/attn_k) stay separate matmuls.
 Does not handle: fusing across layers, or weights whose inputs differ.
 """
 
 from __future__ import annotations
 
+import ctypes
+import mmap
+import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -68,7 +72,27 @@ class ProjectionPlanner:
 def _stack(group: list[QTensor]) -> QTensor:
     """The rows of several same-type, same-width tensors in one new tensor (a copy)."""
     raw = np.concatenate([w.data for w in group])
+    for w in group:
+        _release(w)
     name = "+".join(w.name for w in group)
-    return QTensor.from_bytes(
-        name, group[0].qtype, (sum(w.rows for w in group), group[0].cols), raw
-    )
+    shape = (sum(w.rows for w in group), group[0].cols)
+    return QTensor.from_bytes(name, group[0].qtype, shape, raw)
+
+
+_MADV_DONTNEED = 4  # the same value on Linux and macOS
+
+
+def _release(w: QTensor) -> None:
+    """Drop the whole pages inside w's bytes from this process's resident set. Only for tensors
+    that are views of a read-only file mapping (the pages come back from the file if touched)."""
+    if sys.platform not in ("linux", "darwin") or w.data.flags.writeable or w.data.base is None:
+        return
+    page = mmap.PAGESIZE
+    start = -(-w.ptr // page) * page
+    end = (w.ptr + w.nbytes) // page * page
+    if end > start:
+        try:
+            libc = ctypes.CDLL(None)
+            libc.madvise(ctypes.c_void_p(start), ctypes.c_size_t(end - start), _MADV_DONTNEED)
+        except (OSError, AttributeError):
+            pass  # no madvise: the pages simply stay resident
