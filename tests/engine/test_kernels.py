@@ -203,6 +203,7 @@ def test_matmul_rejects_bad_shapes(rng: np.random.Generator) -> None:
         native.matmul(w, np.zeros((2, 64), np.float32), out=np.zeros((2, 7), np.float32))
     with pytest.raises(ValueError, match="out must be"):
         native.matmul(w, np.zeros((2, 64), np.float32), out=np.zeros((2, 8), np.float64))
+    assert native.matmul(w, np.zeros((0, 64), np.float32)).shape == (0, 8)
     # float64 or non-contiguous activations are converted, not rejected
     x = rng.standard_normal((64, 3)).T
     np.testing.assert_allclose(
@@ -214,7 +215,7 @@ def test_matmul_rejects_bad_shapes(rng: np.random.Generator) -> None:
 def test_extension_is_built() -> None:
     """CI compiles the kernels; a silently missing extension would hide behind the fallback."""
     assert native.available, "datashark.native._kernels did not build (see the pip install log)"
-    assert native._lib.simd_name() in ("avx2", "scalar")
+    assert native.simd_name() in ("avx2", "scalar")
 
 
 def test_no_native_env_gives_the_same_results() -> None:

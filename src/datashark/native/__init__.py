@@ -30,6 +30,7 @@ __all__ = [
     "get_rows",
     "set_threads",
     "get_threads",
+    "simd_name",
     "quantize_activations",
     "matmul_numpy",
     "get_rows_numpy",
@@ -61,12 +62,30 @@ def get_threads() -> int:
     return _threads
 
 
+def simd_name() -> str:
+    """Which kernels run: "avx2", "scalar" (C without SIMD) or "numpy" (no extension)."""
+    return _lib.simd_name() if _lib is not None else "numpy"
+
+
 def _prepare(w, x: np.ndarray) -> np.ndarray:
     """The slow path of matmul's argument checks: convert x, or raise a clear ValueError."""
     x = np.ascontiguousarray(x, dtype=np.float32)
     if x.ndim not in (1, 2) or x.shape[-1] != w.cols:
         raise ValueError(f"matmul: x has shape {x.shape}, weight {w.name!r} has shape {w.shape}")
     return x
+
+
+def _check_out(out: np.ndarray, size: int) -> None:
+    if (
+        out.dtype != np.float32
+        or not out.flags.c_contiguous
+        or not out.flags.writeable
+        or out.size != size
+    ):
+        raise ValueError(
+            f"matmul: out must be a writable C-contiguous float32 array of {size} values, "
+            f"got {out.dtype} {out.shape}"
+        )
 
 
 def matmul(w, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -80,15 +99,19 @@ def matmul(w, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         x = _prepare(w, x)
     if out is None:
         out = np.empty((w.rows,) if x.ndim == 1 else (x.shape[0], w.rows), dtype=np.float32)
+    if x.size == 0:
+        return out
     if _lib is None:
+        if x.dtype != np.float32 or not x.flags.c_contiguous:
+            x = _prepare(w, x)
+        _check_out(out, x.size // w.cols * w.rows)
         matmul_numpy(w, x, out)
         return out
     try:
         _lib.matmul(*w.kernel_args, x, out)
     except (BufferError, TypeError, ValueError):
         x = _prepare(w, x)
-        if out.dtype != np.float32 or not out.flags.c_contiguous or not out.flags.writeable:
-            raise ValueError("matmul: out must be a writable C-contiguous float32 array") from None
+        _check_out(out, x.size // w.cols * w.rows)
         _lib.matmul(*w.kernel_args, x, out)
     return out
 

@@ -77,7 +77,7 @@ def bench_kernels(
             "model": str(path),
             "threads": native.get_threads(),
             "native": native.available,
-            "simd": native._lib.simd_name() if native._lib is not None else "numpy",
+            "simd": native.simd_name(),
             "cpu_count": os.cpu_count(),
             "load_avg_1m": os.getloadavg()[0],
             "token_matrices": len(mats),
