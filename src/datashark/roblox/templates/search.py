@@ -6,13 +6,22 @@ share of the normalised BM25 score, after light normalisation: lower case, camel
 and punctuation splits, a stop list of filler words ("make", "script", "please", ...), crude
 suffix stemming and a few Roblox synonyms (die/death -> kill, teleporter -> teleport, ...).
 
-The confidence is not the BM25 score (which has no fixed scale) but how much of the request the
-template explains: the IDF-weighted share of the request's content words that occur in the
-template, where words the library has never seen weigh as much as the rarest known word. A
-request about something no template covers ("a sorting algorithm for a bank database") has
-mostly unseen words and scores near 0 even when one word matches. The threshold was chosen on
-the `examples` listed in each template (all rank their template first with confidence >=
-CONFIDENCE_THRESHOLD) and on off-topic requests (all below it); tests/templates checks both.
+The confidence is not the BM25 score (which has no fixed scale) but the larger of two shares:
+- request coverage: how much of the request the template explains, the IDF-weighted share of
+  the request's content words that occur in the template, where words the library has never
+  seen weigh as much as the rarest known word. Short requests ("make a kill brick") score high.
+- concept coverage: how much of the template's concept the request names, half from its title
+  (IDF-weighted share of the title words found) and half from its other keywords (found ones,
+  saturating at CONCEPT_KEYWORDS). Long, specific requests that spell out behaviour ("Make the
+  selected part a kill brick: any player whose character touches it dies") score high here
+  although most of their words are not the template's.
+A request about something no template covers ("a sorting algorithm for a bank database") has
+mostly unseen words, names no template's title and scores near 0 on both. Templates are ranked by
+confidence plus request coverage (so the template that explains more of a long request wins over
+a generic one that it merely mentions, e.g. leaderstats inside a DataStore request) plus a small
+share of BM25. The threshold was chosen on the `examples` listed in each template (all rank their
+template first with confidence >= CONFIDENCE_THRESHOLD), on off-topic requests (all below it)
+and on long requests; tests/templates checks all three.
 
 Does not handle: synonyms beyond the small table, languages other than English, typos.
 """
@@ -31,6 +40,7 @@ CONFIDENCE_THRESHOLD = 0.5
 K1, B = 1.2, 0.75
 RANK_BM25_WEIGHT = 0.15
 FIELD_WEIGHTS = {"title": 3, "keywords": 2, "description": 1}
+CONCEPT_KEYWORDS = 4  # keywords (besides the title's words) a request names for full credit
 
 STOPWORDS = frozenset(
     """a an the and or but if then so to of in on at by for with from into onto over under up
@@ -144,6 +154,8 @@ class _Doc:
     tf: Counter
     length: int
     terms: frozenset[str]
+    title: frozenset[str]
+    keywords: frozenset[str]  # keyword terms that are not title terms
 
 
 @dataclass(frozen=True)
@@ -170,7 +182,9 @@ def _index() -> _Index:
     df: Counter = Counter()
     for t in templates:
         tf = _doc_terms(t)
-        docs.append(_Doc(t, tf, sum(tf.values()), frozenset(tf)))
+        title = frozenset(normalize(t.title))
+        keywords = frozenset(w for k in t.keywords for w in normalize(k)) - title
+        docs.append(_Doc(t, tf, sum(tf.values()), frozenset(tf), title, keywords))
         df.update(tf.keys())
     n = len(docs)
     idf = {term: math.log(1 + (n - d + 0.5) / (d + 0.5)) for term, d in df.items()}
@@ -198,6 +212,15 @@ def _coverage(index: _Index, doc: _Doc, query: list[str]) -> float:
     return matched / total if total else 0.0
 
 
+def _concept(index: _Index, doc: _Doc, query: list[str]) -> float:
+    words = set(query)
+    title_total = sum(index.idf[t] for t in doc.title)
+    title_found = sum(index.idf[t] for t in doc.title if t in words)
+    title_share = title_found / title_total if title_total else 0.0
+    keyword_share = min(1.0, len(doc.keywords & words) / CONCEPT_KEYWORDS)
+    return 0.5 * title_share + 0.5 * keyword_share
+
+
 def search(prompt: str) -> list[tuple[Template, float]]:
     """All templates ranked for `prompt`, best first, with a confidence in [0, 1]."""
     index = _index()
@@ -207,13 +230,17 @@ def search(prompt: str) -> list[tuple[Template, float]]:
     scored = []
     for doc in index.docs:
         bm25 = _bm25(index, doc, query)
-        confidence = _coverage(index, doc, query) if bm25 > 0 else 0.0
-        scored.append((bm25, confidence, doc.template))
-    top = max(b for b, _, _ in scored) or 1.0
-    # rank mostly by how much of the request a template explains, then by BM25 (field weights,
+        coverage = _coverage(index, doc, query) if bm25 > 0 else 0.0
+        confidence = max(coverage, _concept(index, doc, query)) if bm25 > 0 else 0.0
+        scored.append((bm25, coverage, confidence, doc.template))
+    top = max(b for b, _, _, _ in scored) or 1.0
+    # rank by confidence plus how much of the request a template explains (the specific
+    # template before a generic one the request also names), then by BM25 (field weights,
     # term frequency) to order templates that explain the same words
-    scored.sort(key=lambda item: (-(item[1] + RANK_BM25_WEIGHT * item[0] / top), item[2].id))
-    return [(t, round(min(max(c, 0.0), 1.0), 4)) for _, c, t in scored]
+    scored.sort(
+        key=lambda item: (-(item[2] + item[1] + RANK_BM25_WEIGHT * item[0] / top), item[3].id)
+    )
+    return [(t, round(min(max(c, 0.0), 1.0), 4)) for _, _, c, t in scored]
 
 
 def best_match(prompt: str) -> tuple[Template, float] | None:
