@@ -2,11 +2,13 @@
 
 `matmul(w, x)` multiplies a QTensor (rows, cols) by float32 activations x (T, cols) -> (T, rows)
 without expanding the weight matrix to float32. For quantized weights the activations are first
-rounded to 8-bit integers per block of 32 (scale d = max|x| / 127, q = round-half-even(x / d),
-llama.cpp's approach), so the kernels can use integer dot products; float weights (F32, F16, BF16)
+rounded to int8 exactly as llama.cpp rounds them for that weight type (Q8_0: per 32 values, scale
+max|x| / 127 kept as float16; Q8_K for K-quants: per 256 values; see quantize.c), so the kernels
+use integer dot products and greedy decoding tracks llama.cpp's; float weights (F32, F16, BF16)
 use the float activations unchanged. The NumPy fallback computes exactly the same quantity (same
 int8 activations; it dequantizes the weights a chunk of rows at a time), so both paths agree to
 float32 rounding. `get_rows(w, ids)` gathers and dequantizes rows (embedding lookup).
+Threads: `set_threads(n)` (default os.cpu_count()); a thread pool in the extension (pool.c).
 
 The fallback is used when the extension did not build or DATASHARK_NO_NATIVE=1 is set at import.
 Not handled: weight types outside datashark.engine.quants.FORMATS.

@@ -2,8 +2,7 @@
 
 This is also the executable specification of what the C kernels compute: activations rounded to
 int8 in llama.cpp's format for the weight type (`quantize_activations`), times the dequantized
-weights. Weight matrices are
-expanded to float32 only a chunk of rows at a time, never as a whole.
+weights. Weight matrices are expanded to float32 only a chunk of rows at a time, never as a whole.
 Not handled: speed (this path is for machines without a C compiler and for tests).
 """
 
