@@ -205,10 +205,15 @@ def _pip(args: list[str], progress: bool) -> None:
     cmd = [sys.executable, "-m", "pip", *args, "--disable-pip-version-check"]
     if not progress:
         cmd.append("--quiet")
-    # pip draws its own download bar on the terminal when `progress`; errors are captured.
-    proc = subprocess.run(
-        cmd, stdout=None if progress else subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
-    )
+    # pip draws its own download bar on our stderr when `progress` (stdout stays clean for the
+    # path `models pull` prints); its errors are captured for the message.
+    out: int = subprocess.DEVNULL
+    if progress:
+        try:
+            out = sys.stderr.fileno()
+        except (AttributeError, OSError, ValueError):  # stderr replaced (tests, notebooks)
+            out = subprocess.DEVNULL
+    proc = subprocess.run(cmd, stdout=out, stderr=subprocess.PIPE, text=True)
     if proc.returncode != 0:
         tail = (proc.stderr or "").strip().splitlines()[-5:]
         raise PullError(f"`pip {' '.join(args)}` failed ({proc.returncode}): " + " | ".join(tail))
