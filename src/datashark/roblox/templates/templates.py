@@ -8,6 +8,8 @@ compiles as is) and `<id>.toml` (metadata):
     check = '''...'''           # Luau behaviour check for datashark.luau.sandbox; it builds
                                 # any world the script expects (WaitForChild resumes then)
     [params.<name>]             # default, description; the .luau marks the line `-- @param <name>`
+                                # cues = ["every {n} seconds", ...]: phrases that state the
+                                # value in a request (read by datashark.roblox.params)
 
 `Template.render(values)` rewrites the marked lines' literal values; `Template.check` is the
 check with `local PARAMS = {...}` bound to the defaults, `Template.check_for(values)` binds other
@@ -43,6 +45,7 @@ class TemplateParam:
     name: str
     default: Any
     description: str = ""
+    cues: tuple[str, ...] = ()  # request phrases with {n} (number) or {name}; see params.py
 
 
 @dataclass(frozen=True)
@@ -135,7 +138,9 @@ def _load_one(template_id: str, meta_text: str, source: str) -> Template:
     if missing:
         raise TemplateError(f"{template_id}.toml lacks {', '.join(missing)}")
     params = tuple(
-        TemplateParam(name, spec["default"], spec.get("description", ""))
+        TemplateParam(
+            name, spec["default"], spec.get("description", ""), tuple(spec.get("cues") or ())
+        )
         for name, spec in (meta.get("params") or {}).items()
     )
     marked = {m.group("name") for m in map(_PARAM_LINE.match, source.splitlines()) if m}
