@@ -109,6 +109,7 @@ class RunningJob:
         self.started = started
         self.first_token_at: float | None = None
         self.finished: dict[int, FinishEvent] = {}
+        self.tokens = 0  # one TokenEvent per generated token
         self.done = False
 
     def submit(self, retry_after_s: int) -> None:
@@ -126,7 +127,8 @@ class RunningJob:
 
     @property
     def completion_tokens(self) -> int:
-        return sum(ev.completion_tokens for ev in self.finished.values())
+        """Tokens generated so far over all choices (also for a job cut short)."""
+        return self.tokens
 
     async def events(self) -> AsyncIterator[TokenEvent | FinishEvent]:
         """Token and finish events until every choice has finished; raises on engine errors."""
@@ -141,7 +143,9 @@ class RunningJob:
             if self.first_token_at is None:
                 self.first_token_at = time.perf_counter()
                 metrics.TIME_TO_FIRST_TOKEN.observe(self.first_token_at - self.started)
-            if isinstance(event, FinishEvent):
+            if isinstance(event, TokenEvent):
+                self.tokens += 1
+            else:
                 self.finished[event.index] = event
                 open_choices -= 1
             yield event
