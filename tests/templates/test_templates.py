@@ -37,6 +37,7 @@ def test_metadata_is_complete(template) -> None:
     assert template.class_name in ("Script", "LocalScript", "ModuleScript")
     assert template.parent.split(".")[0] in (
         "Workspace", "ServerScriptService", "StarterPlayer", "StarterGui", "StarterPack",
+        "ReplicatedStorage",
     )  # fmt: skip
     assert template.params, "every template has at least one parameter"
     assert len(template.examples) >= 3
