@@ -7,7 +7,7 @@ from the DataShark cache (`datashark.registry.resolve_model`, pulled when missin
   (`add_special`, `parse_special`) = (True, True) and (False, False), and the bytes llama.cpp
   decodes them back to (control tokens left out, as `special=False`);
 - tests/fixtures/llamacpp_greedy.json: greedy continuations (32 tokens) of PROMPTS per model,
-  with llama.cpp's two best logits at every step.
+  with llama.cpp's five best logits at every step.
 
 The tests compare our tokenizer and engine with these files, so llama.cpp is needed only to
 re-record. Run: .venv/bin/python scripts/record_llamacpp_fixtures.py [--only tokens|greedy]
@@ -160,15 +160,15 @@ def record_greedy(llama_cpp: object, paths: dict[str, Path], n_tokens: int) -> d
             llm.reset()
             ids = llm.tokenize(prompt.encode("utf-8"), add_bos=True, special=True)
             # Greedy by hand (what `generate(temp=0)` does): prompt in one batch, then one
-            # token per decode. The top two logits of every step are kept, so a test can tell
-            # a near-tie (where llama.cpp's own batch and one-by-one paths can disagree).
+            # token per decode. The top five logits of every step are kept, so a test can tell
+            # a near-tie (where llama.cpp's 8-bit activations decide between close tokens).
             llm.eval(ids)
-            gen, top2 = [], []
+            gen, top5 = [], []
             for _ in range(n_tokens):
                 ptr = llama_cpp.llama_get_logits_ith(llm.ctx, -1)  # type: ignore[attr-defined]
                 logits = np.ctypeslib.as_array(ptr, shape=(n_vocab,)).copy()
-                best = np.argsort(-logits, kind="stable")[:2]
-                top2.append([[int(t), round(float(logits[t]), 4)] for t in best])
+                best = np.argsort(-logits, kind="stable")[:5]
+                top5.append([[int(t), round(float(logits[t]), 4)] for t in best])
                 gen.append(int(best[0]))
                 llm.eval([int(best[0])])
             cases.append(
@@ -176,7 +176,7 @@ def record_greedy(llama_cpp: object, paths: dict[str, Path], n_tokens: int) -> d
                     "prompt": prompt,
                     "prompt_ids": list(ids),
                     "ids": gen,
-                    "top2": top2,
+                    "top5": top5,
                     "text": _pieces(llama_cpp, llm, gen, special=False).decode("utf-8", "replace"),
                 }
             )

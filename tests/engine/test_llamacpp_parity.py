@@ -4,8 +4,8 @@ from the `bench` extra, which `make test` installs) on random text.
 
 Greedy rule: at least 5 SmolLM2 prompts (3 Gemma 3 prompts) must match llama.cpp token for
 token over the first 16 (8) tokens. Any other recorded prompt may part from llama.cpp only at a
-near-tie: llama.cpp's own top two logits within NEAR_TIE and our token its runner-up. (At such
-steps llama.cpp itself picks differently when the same tokens are evaluated in one batch.)"""
+near-tie: llama.cpp's own logit for our token within NEAR_TIE of its best. (At such steps the
+8-bit activations of both engines decide; a float64 forward pass can side with either.)"""
 
 from __future__ import annotations
 
@@ -60,10 +60,11 @@ def test_greedy_tokens_equal_llamacpp(recorded, request, name):
             exact += 1
             continue
         k = len(ours) - 1
-        (best, best_logit), (second, second_logit) = case["top2"][k]
-        assert best_logit - second_logit < NEAR_TIE and ours[k] == second, (
+        ranked = {tok: logit for tok, logit in case["top5"][k]}
+        best, best_logit = case["top5"][k][0]
+        assert best_logit - ranked.get(ours[k], -np.inf) < NEAR_TIE, (
             f"{case['prompt']!r}: token {k} is {ours[k]}, llama.cpp chose {best} "
-            f"(logits {best_logit} vs {second_logit} for {second})"
+            f"(its top five: {case['top5'][k]})"
         )
         parted.append((case["prompt"], k))
     assert exact >= n_prompts, f"only {exact} prompts match exactly; near-ties: {parted}"
