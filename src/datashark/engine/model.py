@@ -102,6 +102,8 @@ class Model:
         """
         from datashark import native as native_mod
 
+        if not isinstance(capacity, int) or capacity < 1:
+            raise ValueError(f"capacity must be a positive integer, got {capacity!r}")
         path = Path(path)
         file = GGUFFile.open(path)
         config = ModelConfig.from_metadata(file.metadata, frozenset(file.tensors), path)
