@@ -9,7 +9,8 @@ engine: weights are expanded with gguf-py's own dequantize.
 For quantized weights the engine, like llama.cpp, multiplies by activations rounded to 8 bits per
 block of 32 (llama.cpp's Q8_0: q = round-half-even(x * 127 / max|x|), scale max|x| / 127 stored
 as float16); the reference applies that same rounding to its float64 activations before each
-quantized matmul, so what is compared is the arithmetic, not the rounding scheme.
+quantized matmul, so what is compared is the arithmetic, not the rounding scheme. Q4_1's offset
+term is computed as llama.cpp does, m times the block's s = fp16(unrounded scale * sum(q)).
 
 Checked: one pass over the whole prompt (no cache reuse), token-by-token decode through the KV
 cache, small prefill chunks, and a batch of sequences of different lengths in one forward pass;
@@ -88,6 +89,9 @@ def write_tiny(path: Path, cfg: Tiny, qtype: QT, seed: int = 0) -> dict[str, np.
             q = gguf.quants.quantize(x, qtype)
             w.add_tensor(name, q, raw_dtype=qtype)
             weights[name] = gguf.quants.dequantize(q, qtype).astype(np.float64).reshape(rows, cols)
+            if qtype == QT.Q4_1:  # its offsets m (rows, blocks): a separate term in the kernels
+                m = q.reshape(rows, -1, 20)[:, :, 2:4].copy().view(np.float16)[..., 0]
+                weights[name + ":m"] = m.astype(np.float64)
 
     def vector(name: str, size: int) -> None:
         x = (1.0 + 0.2 * rng.standard_normal(size)).astype(np.float32)
@@ -156,6 +160,8 @@ class Q8:
         tie = np.abs(np.abs(t - np.floor(t)) - 0.5) / (np.abs(t) + 1.0)
         self.margin = min(self.margin, float(tie.min()), float(f16_tie.min()))
         q = np.round(t)
+        # ggml's Q8_1 s (read by Q4_1's offset term): unrounded scale x sum(q), as float16
+        self.s = (d32[..., 0] * q.sum(axis=-1)).astype(np.float16).astype(np.float64)
         return (q * d).reshape(x.shape)
 
 
@@ -190,8 +196,15 @@ def reference_logits(
     """Logits (T, vocab) of every position, float64, attention over the whole prefix."""
     q8 = q8 or Q8()
 
-    def linear(x: np.ndarray, w: np.ndarray) -> np.ndarray:
-        return (q8(x) if quantized else x) @ w.T
+    def linear(x: np.ndarray, name: str) -> np.ndarray:
+        w, m = W[name], W.get(name + ":m")
+        if not quantized:
+            return x @ w.T
+        if m is None:
+            return q8(x) @ w.T
+        # Q4_1 (w = d q + m per block), as llama.cpp: (d q) . x_q + m * s, s rounded to float16
+        xq = q8(x)
+        return xq @ (w - np.repeat(m, 32, axis=1)).T + q8.s @ m.T
 
     gemma = cfg.arch == "gemma3"
     T, H, Hkv, hd = len(ids), cfg.n_heads, cfg.n_kv, cfg.head_dim
@@ -203,9 +216,9 @@ def reference_logits(
         p = f"blk.{il}."
         local = gemma and il % cfg.pattern < cfg.pattern - 1
         h = rmsnorm(x, W[p + "attn_norm.weight"], cfg.eps)
-        q = linear(h, W[p + "attn_q.weight"]).reshape(T, H, hd)
-        k = linear(h, W[p + "attn_k.weight"]).reshape(T, Hkv, hd)
-        v = linear(h, W[p + "attn_v.weight"]).reshape(T, Hkv, hd)
+        q = linear(h, p + "attn_q.weight").reshape(T, H, hd)
+        k = linear(h, p + "attn_k.weight").reshape(T, Hkv, hd)
+        v = linear(h, p + "attn_v.weight").reshape(T, Hkv, hd)
         if gemma:
             q = rmsnorm(q, W[p + "attn_q_norm.weight"], cfg.eps)
             k = rmsnorm(k, W[p + "attn_k_norm.weight"], cfg.eps)
@@ -224,24 +237,23 @@ def reference_logits(
             pr = np.exp(s - s.max(axis=-1, keepdims=True))
             pr /= pr.sum(axis=-1, keepdims=True)
             att[:, head] = pr @ v[:, kv]
-        o = linear(att.reshape(T, H * hd), W[p + "attn_output.weight"])
+        o = linear(att.reshape(T, H * hd), p + "attn_output.weight")
         if gemma:
             o = rmsnorm(o, W[p + "post_attention_norm.weight"], cfg.eps)
         x = x + o
         h = rmsnorm(x, W[p + "ffn_norm.weight"], cfg.eps)
-        g = linear(h, W[p + "ffn_gate.weight"])
-        u = linear(h, W[p + "ffn_up.weight"])
+        g = linear(h, p + "ffn_gate.weight")
+        u = linear(h, p + "ffn_up.weight")
         if gemma:
             act = 0.5 * g * (1 + np.tanh(math.sqrt(2 / math.pi) * (g + 0.044715 * g**3)))
         else:
             act = g / (1 + np.exp(-g))
-        f = linear(act * u, W[p + "ffn_down.weight"])
+        f = linear(act * u, p + "ffn_down.weight")
         if gemma:
             f = rmsnorm(f, W[p + "post_ffw_norm.weight"], cfg.eps)
         x = x + f
     x = rmsnorm(x, W["output_norm.weight"], cfg.eps)
-    out = W["token_embd.weight"] if cfg.tied else W["output.weight"]
-    return linear(x, out)
+    return linear(x, "token_embd.weight" if cfg.tied else "output.weight")
 
 
 TIE_MARGIN = 2e-6  # float32 moves x/d by ~3e-7 relative here (measured); keep 7x clear of ties

@@ -28,6 +28,7 @@ from datashark.native.fallback import (
     get_rows_numpy,
     matmul_numpy,
     quantize_activations,
+    split_offsets,
 )
 
 ALL_TYPES = [QT.F32, QT.F16, QT.BF16, QT.Q8_0, QT.Q4_0, QT.Q4_1, QT.Q5_0, QT.Q4_K, QT.Q6_K]
@@ -56,17 +57,20 @@ def make_weight(rng: np.random.Generator, qtype: QT, rows: int, cols: int) -> QT
 
 
 def reference(w: QTensor, x: np.ndarray) -> np.ndarray:
-    """float64 of exactly what the kernels compute: dequantized weights x (rounded) activations."""
-    w64 = dequantize(w.data, w.qtype).astype(np.float64).reshape(w.rows, w.cols)
+    """float64 of exactly what the kernels compute: dequantized weights x (rounded) activations;
+    for Q4_1 the offset term is m times the activations' float16 s, as in llama.cpp."""
     if int(w.qtype) in FLOAT_TYPES:
-        x64 = x.astype(np.float64)
-    else:
-        q, d, _ = quantize_activations(x, w.qtype)
-        T = x.shape[0]
-        x64 = (q.reshape(T, -1, 32).astype(np.float64) * d[..., None].astype(np.float64)).reshape(
-            T, -1
-        )
-    return x64 @ w64.T
+        w64 = dequantize(w.data, w.qtype).astype(np.float64).reshape(w.rows, w.cols)
+        return x.astype(np.float64) @ w64.T
+    blocks, m = split_offsets(w.row_bytes(), w.qtype)
+    w64 = dequantize(blocks, w.qtype).astype(np.float64).reshape(w.rows, w.cols)
+    q, d, s = quantize_activations(x, w.qtype)
+    T = x.shape[0]
+    x64 = (q.reshape(T, -1, 32).astype(np.float64) * d[..., None].astype(np.float64)).reshape(T, -1)
+    ref = x64 @ w64.T
+    if m is not None:
+        ref += s.astype(np.float64) @ m.astype(np.float64).T
+    return ref
 
 
 def rel_err(y: np.ndarray, ref: np.ndarray) -> float:
@@ -136,6 +140,30 @@ def test_threads_do_not_change_results(qtype: QT, rng: np.random.Generator) -> N
     np.testing.assert_array_equal(one, out)
 
 
+@needs_native
+@pytest.mark.parametrize("simd", [True, False], ids=["simd", "scalar"])
+@pytest.mark.parametrize("qtype", ALL_TYPES, ids=lambda t: t.name)
+def test_a_row_is_the_same_alone_or_in_a_batch(
+    qtype: QT, simd: bool, rng: np.random.Generator
+) -> None:
+    """Batch invariance: each output row has the same bits whatever rows share the call (the
+    4-row kernels do each row's operations in the single-row order), so a sequence decodes the
+    same alone or batched with others."""
+    lib = native._lib
+    block = FORMATS[qtype].block_size
+    cols = 4 * 256 if block > 1 else 301
+    w = make_weight(rng, qtype, 67, cols)
+    x = (rng.standard_normal((11, cols)) * 2).astype(np.float32)
+    try:
+        lib.set_simd(simd)
+        batched = native.matmul(w, x)
+        for t in range(11):
+            np.testing.assert_array_equal(native.matmul(w, x[t : t + 1])[0], batched[t])
+        np.testing.assert_array_equal(native.matmul(w, x[3:9]), batched[3:9])
+    finally:
+        lib.set_simd(True)
+
+
 ACT_KINDS = {QT.Q8_0: 0, QT.Q4_K: 1}  # one weight type per activation format
 
 
@@ -178,7 +206,12 @@ def test_activation_rounding_error_is_about_half_a_step(
     slack = 0.5 + (0 if qtype == QT.Q4_K else 127 * 2.0**-12) + 1e-6
     assert (err <= np.abs(d[..., None]) * slack).all()
     sums = q.reshape(5, -1, 32).sum(axis=-1)
-    np.testing.assert_array_equal(s, (d * sums).astype(np.float32))
+    if qtype == QT.Q4_K:
+        np.testing.assert_array_equal(s, (d * sums).astype(np.float32))
+    else:  # ggml's Q8_1 s: the unrounded scale times the sum, rounded to float16
+        amax = np.abs(x.reshape(5, -1, 32)).max(axis=-1)
+        exact = (amax / np.float32(127)) * sums.astype(np.float32)
+        np.testing.assert_array_equal(s, exact.astype(np.float16).astype(np.float32))
 
 
 @pytest.mark.parametrize("qtype", ALL_TYPES, ids=lambda t: t.name)

@@ -20,7 +20,7 @@ FLOAT_TYPES = frozenset(int(t) for t in FORMATS if FORMATS[t].block_size == 1)
 CHUNK_ELEMENTS = 1 << 22  # dequantize at most 4M weights (16 MB of float32) at a time
 
 # ggml's vec_dot_type: the activation format each quantized weight type is multiplied with
-# (except Q4_1, which ggml pairs with Q8_1: the same values, only its s is rounded to float16)
+# (Q4_1 takes ggml's Q8_1: Q8_0's values plus s = fp16(d * sum(q)) for its offset term)
 ACT_Q8_0, ACT_Q8_K = 0, 1
 ACT_FORMAT = {
     QT.Q4_0: ACT_Q8_0,
@@ -44,7 +44,8 @@ def quantize_activations(
     The format is llama.cpp's for weights of `qtype` (see quantize.c), bit-identical to the C
     kernels: Q8_0 scales each 32 values by max|x| / 127 rounded to float16 (q = round(x * 127 /
     max|x|)); Q8_K scales each 256 values by -x[argmax |x|] / 127 (float32), repeated for its 8
-    blocks of 32. s = d * sum(q) per 32.
+    blocks of 32. s per 32: Q8_0 fp16(max|x| / 127 * sum(q)) (ggml's Q8_1 s, read only by Q4_1
+    weights), Q8_K d * sum(q).
     """
     act = ACT_FORMAT[QT(int(qtype))]
     x = np.ascontiguousarray(x, dtype=np.float32)
@@ -71,8 +72,22 @@ def quantize_activations(
         inv = np.where(amax == 0, np.float32(0), np.float32(127) / amax).astype(np.float32)
     q = np.rint(xb * inv[..., None]).astype(np.int8)
     sums = q.sum(axis=-1, dtype=np.int32).astype(np.float32)
-    d = _f16_round(d32)
-    return q.reshape(T, cols), d, (d * sums).astype(np.float32)
+    return q.reshape(T, cols), _f16_round(d32), _f16_round(d32 * sums)
+
+
+def split_offsets(raw: np.ndarray, qtype: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """Weight rows (rows, row_bytes) -> (the same blocks with their offset m zeroed, m (rows, nb)).
+
+    Q4_1 weights are d q + m; the kernels multiply d q by the activations and add m * s per block
+    (s rounded to float16, as llama.cpp does), so the offset is computed apart. Other types have
+    no separate offset: (raw, None)."""
+    if int(qtype) != QT.Q4_1:
+        return raw, None
+    rows = raw.shape[0]
+    blocks = raw.reshape(rows, -1, 20).copy()
+    m = blocks[:, :, 2:4].copy().view(np.float16)[..., 0].astype(np.float32)  # (rows, nb)
+    blocks[:, :, 2:4] = 0
+    return blocks.reshape(rows, -1), m
 
 
 def dequantized_activations(x: np.ndarray, qtype: int = QT.Q8_0) -> np.ndarray:
@@ -92,13 +107,21 @@ def matmul_numpy(w: QTensor, x: np.ndarray, out: np.ndarray | None = None) -> np
     if out is None:
         out = np.empty((T, rows), dtype=np.float32)
     out2 = out.reshape(T, rows)
-    xa = x if int(w.qtype) in FLOAT_TYPES else dequantized_activations(x, w.qtype)
+    s = None
+    if int(w.qtype) in FLOAT_TYPES:
+        xa = x
+    else:
+        q, d, s = quantize_activations(x, w.qtype)
+        xa = (q.reshape(T, -1, QK8).astype(np.float32) * d[..., None]).reshape(T, w.cols)
     raw = w.row_bytes()
     step = max(1, CHUNK_ELEMENTS // w.cols)
     for r0 in range(0, rows, step):
         r1 = min(rows, r0 + step)
-        wc = dequantize(raw[r0:r1], w.qtype).reshape(r1 - r0, w.cols)
+        blocks, m = split_offsets(raw[r0:r1], w.qtype)
+        wc = dequantize(blocks, w.qtype).reshape(r1 - r0, w.cols)
         np.matmul(xa, wc.T, out=out2[:, r0:r1])
+        if m is not None:  # Q4_1: + sum over blocks of m * s
+            out2[:, r0:r1] += s @ m.T
     return out
 
 

@@ -6,10 +6,11 @@
  *        float16, q = round_half_even(x * (127 / max|x|))
  *   Q8_K (for Q4_K, Q6_K), per 256 values: iscale = -127 / x[argmax |x|],
  *        q = min(127, round_half_even(iscale * x)), d = 1 / iscale (float32)
- * Every format is written as one scale per 32 values (Q8_K repeats its d 8 times) plus s = d * sum(q)
- * per 32, which is what every dot kernel reads. So a product is exactly (up to float32 sums) the
- * dequantized weights times q * d. Not copied from ggml: Q4_1 takes Q8_1 there, whose s is rounded
- * to float16; we keep s = d * sum(q) exact (a difference of ~2^-12 of the offset term).
+ * Every format is written as one scale per 32 values (Q8_K repeats its d 8 times) plus s per 32.
+ * For Q8_0, s = fp16(max|x| / 127 * sum(q)), the unrounded scale times the sum rounded to float16,
+ * exactly ggml's Q8_1 `s` (only Q4_1 weights read it, for their offset term m * s). For Q8_K,
+ * s = d * sum(q). So a product is the dequantized weights times q * d, except that Q4_1's offset
+ * term uses the float16 s, as llama.cpp's does.
  * The NumPy fallback (fallback.py) computes bit-identical values; tests/engine/test_kernels.py
  * checks it.
  */
@@ -58,7 +59,7 @@ static void quantize_q8_32_scalar(int n, const float *x, int8_t *q, float *d, fl
             sum += q[i];
         }
         d[b] = round_fp16(db);
-        s[b] = d[b] * (float)sum;
+        s[b] = round_fp16(db * (float)sum);
     }
 }
 
@@ -93,7 +94,7 @@ static void quantize_q8_32_avx2(int n, const float *x, int8_t *q, float *d, floa
         i0 = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(i0, i2), perm);
         _mm256_storeu_si256((__m256i *)q, i0);
         d[b] = round_fp16(db);
-        s[b] = d[b] * sum;
+        s[b] = round_fp16(db * sum);
     }
 }
 #endif
