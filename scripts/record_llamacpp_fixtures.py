@@ -7,7 +7,8 @@ from the DataShark cache (`datashark.registry.resolve_model`, pulled when missin
   (`add_special`, `parse_special`) = (True, True) and (False, False), and the bytes llama.cpp
   decodes them back to (control tokens left out, as `special=False`);
 - tests/fixtures/llamacpp_greedy.json: greedy continuations (32 tokens) of PROMPTS per model,
-  with llama.cpp's five best logits at every step.
+  with llama.cpp's five best logits at every step, and the same run with flash attention on
+  (`alt_top5`, `alt_ids`: how far llama.cpp moves from itself).
 
 The tests compare our tokenizer and engine with these files, so llama.cpp is needed only to
 re-record. Run: .venv/bin/python scripts/record_llamacpp_fixtures.py [--only tokens|greedy]
@@ -81,21 +82,31 @@ STRINGS: list[str] = [
     "   \n   \n\t\n",
 ]
 
-SMOLLM2_PROMPTS = [
+COMMON_PROMPTS = [
     "The capital of France is",
+    "def fibonacci(n):",
+    "Once upon a time, there was a",
+    "Roblox is a platform where",
+    "-- A Roblox Script that prints hello\nprint(",
+    "The three primary colors are",
+    "import numpy as np\n",
+    "Water boils at a temperature of",
+    "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n"
+    "What is 2 + 2?<|im_end|>\n<|im_start|>assistant\n",
+    "function Module.new()\n",
+    "The first president of the United States was",
+    "for i = 1, 10 do\n",
+    "Monday, Tuesday, Wednesday,",
+    "<|im_start|>user\nName a fruit.<|im_end|>\n<|im_start|>assistant\n",
+]
+SMOLLM2_PROMPTS = [
+    *COMMON_PROMPTS,
     "<|im_start|>user\nWrite a Luau function that adds two numbers.<|im_end|>\n"
     "<|im_start|>assistant\n",
     'local Players = game:GetService("Players")\n',
-    "def fibonacci(n):",
-    "Once upon a time, there was a",
     "1, 2, 3, 4, 5,",
 ]
-GEMMA_PROMPTS = [
-    "The capital of France is",
-    "def fibonacci(n):",
-    "Roblox is a platform where",
-    "Once upon a time, there was a",
-]
+GEMMA_PROMPTS = COMMON_PROMPTS
 MODELS = {"smollm2": SMOLLM2_PROMPTS, "gemma3-270m": GEMMA_PROMPTS}
 FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures"
 
@@ -146,37 +157,61 @@ def record_tokens(llama_cpp: object, paths: dict[str, Path]) -> dict[str, object
     return out
 
 
+def _logits(llama_cpp: object, llm: object, n_vocab: int) -> object:
+    import numpy as np
+
+    ptr = llama_cpp.llama_get_logits_ith(llm.ctx, -1)  # type: ignore[attr-defined]
+    return np.ctypeslib.as_array(ptr, shape=(n_vocab,)).copy()
+
+
 def record_greedy(llama_cpp: object, paths: dict[str, Path], n_tokens: int) -> dict[str, object]:
+    """Greedy continuations by hand (what `generate(temp=0)` does: prompt in one batch, then one
+    token per decode), keeping the top five logits of every step, so a test can tell a near-tie.
+
+    Each prompt also runs on llama.cpp with flash attention on (`alt_*`): the same model and
+    weights in another, equally valid float order. Its logits for the reference's top five along
+    the reference's tokens (`alt_top5`) and its own greedy tokens (`alt_ids`) measure how far
+    llama.cpp moves from itself, the yardstick for how close another engine can be asked to be.
+    """
     import numpy as np
 
     out: dict[str, object] = {}
     for name, path in paths.items():
-        llm = llama_cpp.Llama(  # type: ignore[attr-defined]
-            model_path=str(path), n_ctx=512, n_threads=2, n_batch=512, verbose=False, seed=0
-        )
+        kw = dict(model_path=str(path), n_ctx=512, n_threads=2, n_batch=512, verbose=False, seed=0)
+        llm = llama_cpp.Llama(flash_attn=False, **kw)  # type: ignore[attr-defined]
+        alt = llama_cpp.Llama(flash_attn=True, **kw)  # type: ignore[attr-defined]
         cases = []
         n_vocab = llm.n_vocab()
         for prompt in MODELS[name]:
-            llm.reset()
             ids = llm.tokenize(prompt.encode("utf-8"), add_bos=True, special=True)
-            # Greedy by hand (what `generate(temp=0)` does): prompt in one batch, then one
-            # token per decode. The top five logits of every step are kept, so a test can tell
-            # a near-tie (where llama.cpp's 8-bit activations decide between close tokens).
+            llm.reset()
+            alt.reset()
             llm.eval(ids)
-            gen, top5 = [], []
+            alt.eval(ids)
+            gen, top5, alt_top5 = [], [], []
             for _ in range(n_tokens):
-                ptr = llama_cpp.llama_get_logits_ith(llm.ctx, -1)  # type: ignore[attr-defined]
-                logits = np.ctypeslib.as_array(ptr, shape=(n_vocab,)).copy()
+                logits = _logits(llama_cpp, llm, n_vocab)
+                alt_logits = _logits(llama_cpp, alt, n_vocab)
                 best = np.argsort(-logits, kind="stable")[:5]
                 top5.append([[int(t), round(float(logits[t]), 4)] for t in best])
+                alt_top5.append([round(float(alt_logits[t]), 4) for t in best])
                 gen.append(int(best[0]))
                 llm.eval([int(best[0])])
+                alt.eval([int(best[0])])  # teacher-forced on the reference's tokens
+            alt.reset()
+            alt.eval(ids)
+            alt_ids = []
+            for _ in range(n_tokens):
+                alt_ids.append(int(np.argmax(_logits(llama_cpp, alt, n_vocab))))
+                alt.eval([alt_ids[-1]])
             cases.append(
                 {
                     "prompt": prompt,
                     "prompt_ids": list(ids),
                     "ids": gen,
                     "top5": top5,
+                    "alt_top5": alt_top5,
+                    "alt_ids": alt_ids,
                     "text": _pieces(llama_cpp, llm, gen, special=False).decode("utf-8", "replace"),
                 }
             )
@@ -185,9 +220,10 @@ def record_greedy(llama_cpp: object, paths: dict[str, Path], n_tokens: int) -> d
             "file": path.name,
             "sha256": _sha256(path),
             "n_tokens": n_tokens,
+            "alt": "flash_attn=True",
             "cases": cases,
         }
-        del llm
+        del llm, alt
     return out
 
 

@@ -1,11 +1,20 @@
-"""Parity with llama.cpp: our engine's greedy tokens equal llama.cpp's recorded continuations
-(tests/fixtures/llamacpp_greedy.json), and our tokenizer equals live llama.cpp (llama-cpp-python
+"""Parity with llama.cpp: our engine's greedy tokens and logits against llama.cpp's recorded ones
+(tests/fixtures/llamacpp_greedy.json), and our tokenizer against live llama.cpp (llama-cpp-python
 from the `bench` extra, which `make test` installs) on random text.
 
-Greedy rule: at least 5 SmolLM2 prompts (3 Gemma 3 prompts) must match llama.cpp token for
-token over the first 16 (8) tokens. Any other recorded prompt may part from llama.cpp only at a
-near-tie: llama.cpp's own logit for our token within NEAR_TIE of its best. (At such steps the
-8-bit activations of both engines decide; a float64 forward pass can side with either.)"""
+The yardstick is llama.cpp itself. The fixture holds each prompt twice: llama.cpp's reference run
+and the same model on llama.cpp with flash attention on (`alt_*`), an equally valid float order.
+Measured there: SmolLM2 at greedy meets a near-tie (top two logits within ~0.1) within 16 tokens
+on almost every prompt, and llama.cpp with flash attention parts from its own reference on such
+ties (on 9 of 17 prompts); its logits move by up to ~1 from the reference's. So the rules are:
+- greedy: along llama.cpp's tokens, our argmax equals llama.cpp's at every one of the first 16
+  (Gemma 3: 8) steps of a prompt, or the prompt parts at a near-tie (llama.cpp's own logit for our
+  token within NEAR_TIE of its best), after which the paths are different texts; at least 5
+  SmolLM2 (3 Gemma 3) prompts match exactly;
+- logits: our logits of llama.cpp's top five, teacher-forced along its 32 tokens, stay as close
+  to llama.cpp's as llama.cpp's flash-attention run does (max and mean, with SLACK);
+- the near-tie rule is checked on llama.cpp itself: its flash-attention run parts from the
+  reference only at steps where NEAR_TIE would allow it."""
 
 from __future__ import annotations
 
@@ -25,7 +34,11 @@ from datashark.registry import KNOWN_MODELS
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "llamacpp_greedy.json"
 # acceptance: first 16 tokens on SmolLM2 (>= 5 prompts), first 8 on Gemma 3 (>= 3 prompts)
 REQUIRED = {"smollm2": (16, 5), "gemma3-270m": (8, 3)}
-NEAR_TIE = 0.25  # logits
+# logits. Measured in the fixture: llama.cpp's flash-attention run parts from its reference within
+# the first 16 tokens on 9 of 17 SmolLM2 prompts (at gaps up to 0.19) and within 8 on 3 of 14
+# Gemma 3 prompts (gaps up to 0.59); its logits move by up to 1.0 (SmolLM2) and 1.9 (Gemma 3).
+NEAR_TIE = 0.6
+SLACK = 1.5  # our distance to llama.cpp may be this many times llama.cpp's distance to itself
 
 
 @pytest.fixture(scope="module")
@@ -33,41 +46,86 @@ def recorded() -> dict:
     return json.loads(FIXTURE.read_text(encoding="utf-8"))
 
 
-@pytest.mark.parametrize("name", ["smollm2", "gemma3-270m"])
-def test_greedy_tokens_equal_llamacpp(recorded, request, name):
+def _first_parting(ref: list[int], ids: list[int]) -> int | None:
+    return next((k for k, (a, b) in enumerate(zip(ref, ids, strict=False)) if a != b), None)
+
+
+def _tie_gap(step_top5: list, token: int) -> float:
+    """llama.cpp's best logit minus its logit for `token` (inf when not in its top five)."""
+    ranked = {tok: logit for tok, logit in step_top5}
+    return step_top5[0][1] - ranked.get(token, -np.inf)
+
+
+@pytest.fixture(scope="module", params=["smollm2", "gemma3-270m"])
+def teacher_forced(request, recorded):
+    """Our engine along llama.cpp's recorded tokens: per prompt, our argmax and our logits of
+    llama.cpp's top five at each of the 32 steps."""
+    name = request.param
     path = request.getfixturevalue("smollm2_path" if name == "smollm2" else "gemma3_path")
     rec = recorded["models"][name]
     assert rec["sha256"] == KNOWN_MODELS[name].sha256, "fixture recorded on another file"
-    n_tokens, n_prompts = REQUIRED[name]
-    assert len(rec["cases"]) >= n_prompts and rec["n_tokens"] >= 32
     model = Model.load(path, threads=2)
-    exact, parted = 0, []
+    runs = []
     for case in rec["cases"]:
         ids = model.tokenizer.encode(case["prompt"])
         assert ids == case["prompt_ids"], case["prompt"]
-        ref = case["ids"][:n_tokens]
-        seq = model.new_sequence(len(ids) + n_tokens + 1)
+        seq = model.new_sequence(len(ids) + len(case["ids"]) + 1)
         logits = model.prefill(seq, ids)
-        ours: list[int] = []
-        while len(ours) < n_tokens:
-            tok = int(np.argmax(logits))
-            ours.append(tok)
-            if tok != ref[len(ours) - 1]:
-                break
+        argmax, top = [], []
+        for k, tok in enumerate(case["ids"]):
+            argmax.append(int(np.argmax(logits)))
+            top.append([float(logits[t]) for t, _ in case["top5"][k]])
             logits = model.decode([seq], [tok])[0]
         seq.free()
-        if ours == ref:
+        runs.append((case, argmax, np.asarray(top)))
+    return name, rec, runs
+
+
+def test_greedy_tokens_equal_llamacpp(teacher_forced):
+    name, rec, runs = teacher_forced
+    n_tokens, n_prompts = REQUIRED[name]
+    assert len(rec["cases"]) >= n_prompts and rec["n_tokens"] >= 32
+    exact, parted = 0, []
+    for case, argmax, _ in runs:
+        k = _first_parting(case["ids"][:n_tokens], argmax[:n_tokens])
+        if k is None:
             exact += 1
             continue
-        k = len(ours) - 1
-        ranked = {tok: logit for tok, logit in case["top5"][k]}
-        best, best_logit = case["top5"][k][0]
-        assert best_logit - ranked.get(ours[k], -np.inf) < NEAR_TIE, (
-            f"{case['prompt']!r}: token {k} is {ours[k]}, llama.cpp chose {best} "
-            f"(its top five: {case['top5'][k]})"
+        gap = _tie_gap(case["top5"][k], argmax[k])
+        assert gap < NEAR_TIE, (
+            f"{case['prompt']!r}: token {k} is {argmax[k]}, llama.cpp chose {case['ids'][k]} "
+            f"by {gap:.3f} (its top five: {case['top5'][k]})"
         )
-        parted.append((case["prompt"], k))
+        parted.append((case["prompt"], k, round(gap, 3)))
     assert exact >= n_prompts, f"only {exact} prompts match exactly; near-ties: {parted}"
+
+
+def test_logits_as_close_to_llamacpp_as_llamacpp_itself(teacher_forced):
+    name, rec, runs = teacher_forced
+    ours = np.concatenate(
+        [np.abs(top - [[v for _, v in s] for s in c["top5"]]) for c, _, top in runs]
+    )
+    alt = np.concatenate(
+        [
+            np.abs(np.asarray(c["alt_top5"]) - [[v for _, v in s] for s in c["top5"]])
+            for c, _, _ in runs
+        ]
+    )
+    assert alt.max() > 0, "the fixture's flash-attention run equals the reference: re-record it"
+    assert ours.max() <= SLACK * alt.max(), (name, ours.max(), alt.max())
+    assert ours.mean() <= SLACK * alt.mean(), (name, ours.mean(), alt.mean())
+
+
+def test_near_tie_rule_holds_for_llamacpp_itself(recorded):
+    for name, (n_tokens, _) in REQUIRED.items():
+        for case in recorded["models"][name]["cases"]:
+            k = _first_parting(case["ids"][:n_tokens], case["alt_ids"][:n_tokens])
+            if k is not None:
+                assert _tie_gap(case["top5"][k], case["alt_ids"][k]) < NEAR_TIE, (
+                    name,
+                    case["prompt"],
+                    k,
+                )
 
 
 @pytest.fixture(scope="module")

@@ -43,9 +43,8 @@ def test_chat_completion_has_usage_and_finish_reason(client, smollm2) -> None:
 
 def test_chat_greedy_matches_engine_generate(client, smollm2) -> None:
     """The server's greedy text is the engine's own greedy generation for the same prompt."""
-    from datashark.engine.generate import Generation
-
     from datashark.engine import SamplingParams
+    from datashark.engine.generate import Generation
 
     ids = smollm2.tokenizer.encode(smollm2.render_chat(MESSAGES), parse_special=True)
     params = SamplingParams(max_tokens=10, temperature=0.0)
