@@ -141,6 +141,9 @@ class ServerProcess:
                 str(threads),
                 "--model_alias",
                 "bench",
+                # its default cancels the running stream whenever another request arrives
+                "--interrupt_requests",
+                "False",
                 "--verbose",
                 "False",
             ]
