@@ -44,3 +44,15 @@ def test_env_example_lists_every_setting_with_a_description() -> None:
     for name, field in ServerSettings.model_fields.items():
         assert name.upper() in listed, name
         assert field.description, name
+
+
+def test_env_example_lists_every_gateway_setting_with_a_description() -> None:
+    from datashark.gateway.settings import GatewaySettings
+
+    text = (ROOT / ".env.example").read_text()
+    gateway = text[text.index("# gateway") :]
+    listed = set(re.findall(r"^#?\s*([A-Z][A-Z_]+)=", gateway, flags=re.M))
+    for name, field in GatewaySettings.model_fields.items():
+        aliases = field.validation_alias.choices  # type: ignore[union-attr]
+        assert any(alias in listed for alias in aliases), (name, aliases)
+        assert field.description, name
