@@ -7,8 +7,8 @@
  *   sum w x = sum over blocks of (dw dx) * isum(wq qx)   [+ sum m s for Q4_1]
  * where wq are the signed integer weights (q - 8, q, q - 16, q). The integer sums are exact; the
  * SIMD versions use maddubs (u8 x s8 -> s16 pairs, the sign trick for signed weights), which
- * cannot saturate here since |wq| <= 128 and |qx| <= 127. The AVX2 kernels follow ggml's AVX2
- * vec_dot order exactly; the scalar ones are the portable reference (same sums, plain order).
+ * cannot saturate here since |wq| <= 128 and |qx| <= 127. Per block, the AVX2 kernels compute
+ * ggml's AVX2 integer sums; the scalar ones are the portable reference (same sums, plain order).
  */
 #include "kernels.h"
 
@@ -101,53 +101,79 @@ static inline __m256 udot_ps(__m256i u, __m256i s) {
     return _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, _mm256_set1_epi16(1)));
 }
 
-/* signed bytes a times signed bytes b (|a| <= 128, |b| <= 127) -> 8 int32 partial sums as float */
-static inline __m256 sdot_ps(__m256i a, __m256i b) {
-    return udot_ps(_mm256_sign_epi8(a, a), _mm256_sign_epi8(b, a));
-}
-
 #define LOADX(p) _mm256_loadu_si256((const __m256i *)(p))
 
 enum { K_Q4_0, K_Q4_1, K_Q5_0, K_Q8_0 };
-
-/* one block's 32 weights times 32 activation bytes -> 8 int32 partial sums as float, as ggml's
- * AVX2 vec_dot computes them: Q4_0 and Q5_0 as signed values (q - 8, q - 16), Q4_1 unsigned (its
- * offset m is a separate term), Q8_0 signed */
-static inline __attribute__((always_inline)) __m256 block_dot(int kind, const uint8_t *w,
-                                                              const int8_t *xq) {
-    switch (kind) {
-        case K_Q4_0:
-            return sdot_ps(_mm256_sub_epi8(unpack_nibbles(w + 2), _mm256_set1_epi8(8)), LOADX(xq));
-        case K_Q4_1: return udot_ps(unpack_nibbles(w + 4), LOADX(xq));
-        case K_Q5_0: {
-            /* a clear 5th bit makes the byte q - 16 (its high nibble 0xF) */
-            const __m256i hi = _mm256_andnot_si256(bits_to_bytes(w + 2), _mm256_set1_epi8((char)0xF0));
-            return sdot_ps(_mm256_or_si256(unpack_nibbles(w + 6), hi), LOADX(xq));
-        }
-        default: return sdot_ps(LOADX(w + 2), LOADX(xq));
-    }
-}
 
 static inline int block_bytes(int kind) {
     return kind == K_Q4_0 ? 18 : kind == K_Q4_1 ? 20 : kind == K_Q5_0 ? 22 : 34;
 }
 
-/* The shared loop of the 32-block kernels, in ggml's order (ggml_vec_dot_q4_0_q8_0 and friends,
- * AVX2): one vector accumulator, acc += (dw * dx) * block_dot per block, then a horizontal sum;
- * Q4_1 adds sum(m * s) accumulated as a scalar in block order. The same operations in the same
- * order give the same bits as llama.cpp's CPU backend on an AVX2 machine, which keeps greedy
- * decoding on llama.cpp's side of near-ties. Inlined per kind, so every `kind` test folds away. */
+/* 8 float16 values at p, p + stride, ... as 8 floats (the scales of 8 consecutive blocks) */
+static inline __m256 f16x8(const uint8_t *p, int stride) {
+    return _mm256_cvtph_ps(_mm_setr_epi16(
+        (short)load_u16(p), (short)load_u16(p + stride), (short)load_u16(p + 2 * stride),
+        (short)load_u16(p + 3 * stride), (short)load_u16(p + 4 * stride),
+        (short)load_u16(p + 5 * stride), (short)load_u16(p + 6 * stride),
+        (short)load_u16(p + 7 * stride)));
+}
+
+/* The weights of one block as maddubs' first operand: Q4_1's unsigned nibbles, or |q| of the
+ * signed values (their signs go onto the activations: maddubs takes unsigned x signed) */
+static inline __attribute__((always_inline)) __m256i block_weights(int kind, const uint8_t *w,
+                                                                   __m256i *sign) {
+    __m256i q;
+    switch (kind) {
+        case K_Q4_0: q = _mm256_sub_epi8(unpack_nibbles(w + 2), _mm256_set1_epi8(8)); break;
+        case K_Q4_1: *sign = _mm256_setzero_si256(); return unpack_nibbles(w + 4);
+        case K_Q5_0:
+            q = _mm256_or_si256(unpack_nibbles(w + 6), _mm256_andnot_si256(bits_to_bytes(w + 2),
+                                                                           _mm256_set1_epi8((char)0xF0)));
+            break;
+        default: q = LOADX(w + 2); break;
+    }
+    *sign = q;
+    return _mm256_sign_epi8(q, q);
+}
+
+/* activation bytes x matched with block_weights: signed weights' signs moved onto x */
+static inline __attribute__((always_inline)) __m256 block_mul(int kind, __m256i u, __m256i sign,
+                                                              const int8_t *xq) {
+    const __m256i x = LOADX(xq);
+    return udot_ps(u, kind == K_Q4_1 ? x : _mm256_sign_epi8(x, sign));
+}
+
+/* The shared loop of the 32-block kernels. Blocks go 8 at a time so that the 8 weight scales are
+ * converted and multiplied by the activation scales in one vector op (coef = dw * dx); Q4_1's
+ * offset term sum(m * s) is a vector FMA too. One accumulator, blocks in order (as ggml's
+ * vec_dot): the 4-row kernel below keeps one per row in 8 registers. The integer part of each
+ * block is ggml's (signed weights for Q4_0/Q5_0/Q8_0, unsigned nibbles plus m * s for Q4_1).
+ * Inlined per kind, so every `kind` test folds away. */
 static inline __attribute__((always_inline)) float dot_blocks(int kind, int nb, const uint8_t *w,
                                                               const int8_t *xq, const float *xd,
                                                               const float *xs) {
     const int bs = block_bytes(kind);
-    __m256 acc = _mm256_setzero_ps();
-    float summs = 0.0f;
-    for (int b = 0; b < nb; b++, w += bs, xq += 32) {
-        if (kind == K_Q4_1) summs += F16(w + 2) * xs[b];
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(F16(w) * xd[b]), block_dot(kind, w, xq), acc);
+    __m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
+    int b = 0;
+    for (; b + 8 <= nb; b += 8, w += 8 * bs, xq += 256) {
+        float coef[8];
+        _mm256_storeu_ps(coef, _mm256_mul_ps(f16x8(w, bs), _mm256_loadu_ps(xd + b)));
+        if (kind == K_Q4_1) accm = _mm256_fmadd_ps(f16x8(w + 2, bs), _mm256_loadu_ps(xs + b), accm);
+        for (int k = 0; k < 8; k++) {
+            __m256i sg;
+            const __m256i u = block_weights(kind, w + k * bs, &sg);
+            acc = _mm256_fmadd_ps(block_mul(kind, u, sg, xq + 32 * k), _mm256_broadcast_ss(coef + k),
+                                  acc);
+        }
     }
-    return hsum_ps(acc) + summs;
+    float offt = 0.0f;
+    for (; b < nb; b++, w += bs, xq += 32) {
+        __m256i sg;
+        const __m256i u = block_weights(kind, w, &sg);
+        acc = _mm256_fmadd_ps(block_mul(kind, u, sg, xq), _mm256_set1_ps(F16(w) * xd[b]), acc);
+        if (kind == K_Q4_1) offt += F16(w + 2) * xs[b];
+    }
+    return hsum_ps(acc) + (hsum_ps(accm) + offt);
 }
 
 /* The same loop for 4 activation rows at once (prefill and batches): each weight block is
@@ -159,35 +185,39 @@ static inline __attribute__((always_inline)) void dot_blocks_x4(
     int kind, int nb, const uint8_t *w, const int8_t *xq, int xstride, const float *xd,
     const float *xs, int sstride, float *out) {
     const int bs = block_bytes(kind);
-    __m256 acc[4];
-    float summs[4] = {0, 0, 0, 0};
-    for (int t = 0; t < 4; t++) acc[t] = _mm256_setzero_ps();
-    for (int b = 0; b < nb; b++, w += bs, xq += 32) {
-        const float dw = F16(w);
-        __m256i a; /* the weights as maddubs' unsigned operand */
-        switch (kind) {
-            case K_Q4_0:
-                a = _mm256_sub_epi8(unpack_nibbles(w + 2), _mm256_set1_epi8(8));
-                break;
-            case K_Q4_1: a = unpack_nibbles(w + 4); break;
-            case K_Q5_0:
-                a = _mm256_or_si256(unpack_nibbles(w + 6),
-                                    _mm256_andnot_si256(bits_to_bytes(w + 2),
-                                                        _mm256_set1_epi8((char)0xF0)));
-                break;
-            default: a = LOADX(w + 2); break;
-        }
-        const __m256i ua = kind == K_Q4_1 ? a : _mm256_sign_epi8(a, a);
-        const float m = kind == K_Q4_1 ? F16(w + 2) : 0.0f;
+    __m256 acc[4], accm[4];
+    for (int t = 0; t < 4; t++) acc[t] = accm[t] = _mm256_setzero_ps();
+    int b = 0;
+    for (; b + 8 <= nb; b += 8, w += 8 * bs, xq += 256) {
+        const __m256 dw = f16x8(w, bs);
+        const __m256 mw = kind == K_Q4_1 ? f16x8(w + 2, bs) : dw;
+        float coef[4][8];
         for (int t = 0; t < 4; t++) {
-            __m256i x = LOADX(xq + t * xstride);
-            if (kind != K_Q4_1) x = _mm256_sign_epi8(x, a);
-            if (kind == K_Q4_1) summs[t] += m * xs[t * sstride + b];
-            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dw * xd[t * sstride + b]), udot_ps(ua, x),
-                                     acc[t]);
+            _mm256_storeu_ps(coef[t], _mm256_mul_ps(dw, _mm256_loadu_ps(xd + t * sstride + b)));
+            if (kind == K_Q4_1)
+                accm[t] = _mm256_fmadd_ps(mw, _mm256_loadu_ps(xs + t * sstride + b), accm[t]);
+        }
+        for (int k = 0; k < 8; k++) {
+            __m256i sg;
+            const __m256i u = block_weights(kind, w + k * bs, &sg);
+            for (int t = 0; t < 4; t++) {
+                acc[t] = _mm256_fmadd_ps(block_mul(kind, u, sg, xq + t * xstride + 32 * k),
+                                         _mm256_broadcast_ss(coef[t] + k), acc[t]);
+            }
         }
     }
-    for (int t = 0; t < 4; t++) out[t] = hsum_ps(acc[t]) + summs[t];
+    float offt[4] = {0, 0, 0, 0};
+    for (; b < nb; b++, w += bs, xq += 32) {
+        __m256i sg;
+        const __m256i u = block_weights(kind, w, &sg);
+        const float d0 = F16(w);
+        for (int t = 0; t < 4; t++) {
+            acc[t] = _mm256_fmadd_ps(block_mul(kind, u, sg, xq + t * xstride),
+                                     _mm256_set1_ps(d0 * xd[t * sstride + b]), acc[t]);
+            if (kind == K_Q4_1) offt[t] += F16(w + 2) * xs[t * sstride + b];
+        }
+    }
+    for (int t = 0; t < 4; t++) out[t] = hsum_ps(acc[t]) + (hsum_ps(accm[t]) + offt[t]);
 }
 
 #define DEFINE_KERNELS(name, kind)                                                              \
