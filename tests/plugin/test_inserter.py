@@ -55,9 +55,11 @@ def test_selected_script_with_same_name_is_edited_in_place(studio_ready):
     assert reason is None
     assert studio_ready.lookup("Workspace.KillBrick")["Source"] == "-- new with cooldown\n"
     assert studio_ready.lookup("Workspace")["children"].count("KillBrick") == 1
-    recording = studio_ready.summary()["recordings"][0]
+    summary = studio_ready.summary()
+    recording = summary["recordings"][0]
     assert recording["operation"] == "Commit"
     assert recording["changes"] == ["source Workspace.KillBrick"]
+    assert summary["editorUpdates"] == ["Workspace.KillBrick"]  # through ScriptEditorService
 
 
 def test_refuses_while_a_play_test_runs(studio_ready):

@@ -118,6 +118,55 @@ def test_the_same_request_again_comes_from_the_cache(studio_on_server):
     assert studio.summary()["errors"] == []
 
 
+def test_discard_inserts_nothing(studio_on_server):
+    studio = studio_on_server
+    studio.type_text("Prompt", "make a part that kills players when they touch it")
+    studio.click("Generate")
+    for q in [n for n in studio.children("Questions") if n.startswith("Question")]:
+        studio.click(f"Questions.{q}.Option1")
+    assert studio.exists("Previews.Preview1.Discard"), studio.text("Message")
+    before = studio.lookup("ServerScriptService")["children"]
+    studio.click("Previews.Preview1.Discard")
+    assert "Discarded." in studio.text("Previews.Preview1.Note")
+    assert not studio.exists("Previews.Preview1.Insert")
+    summary = studio.summary()
+    assert summary["recordings"] == [] and summary["opened"] == []
+    assert studio.lookup("ServerScriptService")["children"] == before
+    assert summary["errors"] == []
+
+
+def test_selected_script_source_is_sent_and_the_answer_edits_it(studio_on_server):
+    """ "add a cooldown to this" with a script selected: its source goes out as context, and
+    the answer for that script replaces its source in place (one recording, via the script
+    editor) instead of adding a second script."""
+    studio = studio_on_server
+    old = "script.Parent.Touched:Connect(function(hit)\n\tprint(hit)\nend)\n"
+    studio.new_part("Lava")
+    existing = studio.new_script("Script", "KillBrick", old, "Workspace.Lava")
+    studio.select(existing)
+    studio.type_text("Prompt", "add a cooldown to this kill brick script")
+    studio.click("Generate")
+    for q in [n for n in studio.children("Questions") if n.startswith("Question")]:
+        studio.click(f"Questions.{q}.Option1")
+    assert studio.exists("Previews.Preview1.Insert"), studio.text("Message")
+    body = json.loads(
+        [r for r in studio.summary()["requests"] if r["url"].endswith("/api/generate")][-1]["body"]
+    )
+    sent = body["context"]["scripts"]
+    assert [(s["path"], s["className"], s["source"]) for s in sent] == [
+        ("Workspace.Lava.KillBrick", "Script", old)
+    ]
+    assert studio.text("Previews.Preview1.Title").startswith("Script KillBrick")
+    studio.click("Previews.Preview1.Insert")
+    summary = studio.summary()
+    new_source = studio.lookup("Workspace.Lava.KillBrick")["Source"]
+    assert new_source != old and new_source == studio.text("Previews.Preview1.Source")
+    assert studio.lookup("Workspace.Lava")["children"] == ["KillBrick"]
+    assert summary["editorUpdates"] == ["Workspace.Lava.KillBrick"]
+    assert [r["changes"] for r in summary["recordings"]] == [["source Workspace.Lava.KillBrick"]]
+    assert summary["errors"] == []
+
+
 def test_wrong_api_key_gives_the_fix(studio_on_server):
     studio = studio_on_server
     studio.type_text("Settings.ApiKey", "not-the-key")
