@@ -210,11 +210,11 @@ static inline __attribute__((always_inline)) void dot_blocks_x4(
     for (; b < nb; b++, w += bs, xq += 32) {
         __m256i sg;
         const __m256i u = block_weights(kind, w, &sg);
-        const float d0 = F16(w);
+        const float d0 = F16(w), m0 = kind == K_Q4_1 ? F16(w + 2) : 0.0f;
         for (int t = 0; t < 4; t++) {
             acc[t] = _mm256_fmadd_ps(block_mul(kind, u, sg, xq + t * xstride),
                                      _mm256_set1_ps(d0 * xd[t * sstride + b]), acc[t]);
-            if (kind == K_Q4_1) offt[t] += F16(w + 2) * xs[t * sstride + b];
+            if (kind == K_Q4_1) offt[t] += m0 * xs[t * sstride + b];
         }
     }
     for (int t = 0; t < 4; t++) out[t] = hsum_ps(acc[t]) + (hsum_ps(accm[t]) + offt[t]);

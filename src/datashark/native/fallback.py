@@ -90,9 +90,8 @@ def split_offsets(raw: np.ndarray, qtype: int) -> tuple[np.ndarray, np.ndarray |
     return blocks.reshape(rows, -1), m
 
 
-def dequantized_activations(x: np.ndarray, qtype: int = QT.Q8_0) -> np.ndarray:
+def _scaled(q: np.ndarray, d: np.ndarray) -> np.ndarray:
     """The float32 values the kernels actually multiply by: q * d per block (T, cols)."""
-    q, d, _ = quantize_activations(x, qtype)
     T, cols = q.shape
     return (q.reshape(T, -1, QK8).astype(np.float32) * d[..., None]).reshape(T, cols)
 
@@ -112,7 +111,7 @@ def matmul_numpy(w: QTensor, x: np.ndarray, out: np.ndarray | None = None) -> np
         xa = x
     else:
         q, d, s = quantize_activations(x, w.qtype)
-        xa = (q.reshape(T, -1, QK8).astype(np.float32) * d[..., None]).reshape(T, w.cols)
+        xa = _scaled(q, d)
     raw = w.row_bytes()
     step = max(1, CHUNK_ELEMENTS // w.cols)
     for r0 in range(0, rows, step):
