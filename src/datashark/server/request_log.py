@@ -3,7 +3,8 @@
 The line (logger `datashark.server.access`) holds: id, method, route, status, prompt_tokens,
 completion_tokens, ms. It is written when the app returns, so a streamed response is logged with
 its final token counts, and a stream cut by the client is logged too (status 200, the tokens it
-got). The request id is `X-Request-ID` when the client sends a sane one, else generated; it is
+got). The line goes out just before the response's last body message, so a client that has its
+whole response can already find the line (and the metrics) for it. The request id is `X-Request-ID` when the client sends a sane one, else generated; it is
 echoed in the response's `x-request-id` header and used in completion ids.
 """
 
@@ -38,19 +39,13 @@ class RequestLogMiddleware:
         state["request_id"] = request_id
         state["started"] = started
         status = 500
+        logged = False
 
-        async def send_wrapper(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                headers = list(message.get("headers") or [])
-                headers.append((b"x-request-id", request_id.encode()))
-                message = {**message, "headers": headers}
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_wrapper)
-        finally:
+        def finish() -> None:
+            nonlocal logged
+            if logged:
+                return
+            logged = True
             elapsed = time.perf_counter() - started
             route = scope.get("route")
             path = getattr(route, "path", None) or "unmatched"
@@ -66,3 +61,19 @@ class RequestLogMiddleware:
                 "ms": round(elapsed * 1000, 1),
             }
             log.info(json.dumps(line))
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = list(message.get("headers") or [])
+                headers.append((b"x-request-id", request_id.encode()))
+                message = {**message, "headers": headers}
+            elif message["type"] == "http.response.body" and not message.get("more_body", False):
+                finish()
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            finish()
