@@ -160,3 +160,17 @@ def test_presence_and_frequency_count_generated_tokens_only():
     neg = Sampler(SamplingParams(temperature=0, presence_penalty=-1.5))
     neg.accept(2)
     assert neg.sample(logits) == 2  # a negative penalty encourages repeats
+
+
+@pytest.mark.parametrize("temperature", [1e-300, 5e-324, 1e-40, 1e-8])
+def test_tiny_temperature_is_the_argmax_without_nan(temperature):
+    """A positive temperature too small for float32 (the fuzzer sends such) must not divide by zero
+    or give inf - inf: it samples the best token, and the tied best ones only."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal(49152).astype(np.float32)
+    x[100] = -np.inf
+    with np.errstate(all="raise"):
+        s = Sampler(SamplingParams(temperature=temperature, seed=3))
+        assert [s.sample(x) for _ in range(5)] == [int(np.argmax(x))] * 5
+        ties = np.array([1.0, 4.0, 4.0, -2.0], dtype=np.float32)
+        assert set(_draws(SamplingParams(temperature=temperature, seed=1), ties, 200)) == {1, 2}

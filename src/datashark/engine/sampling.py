@@ -172,16 +172,15 @@ class Sampler:
         # Candidates: tokens within 30 nats (x temperature) of the best. The rest have
         # probability below e^-30 of the top token's, under 1e-7 in total even at 262k tokens.
         keep = x >= top - _CUTOFF_NATS * p.temperature
-        if keep.all():  # typical at temperature >= 0.7: skip the gather
-            ids = np.arange(x.size)
-            scaled = x.astype(np.float32) / np.float32(p.temperature)
-        else:
-            ids = np.flatnonzero(keep)
-            scaled = x[ids].astype(np.float32) / np.float32(p.temperature)
+        ids = np.arange(x.size) if keep.all() else np.flatnonzero(keep)  # all: temperature >= 0.7
+        # Shift before dividing, in float64: the best token scores 0 and the rest are finite or
+        # -inf, so even a temperature of 1e-300 gives probabilities and never inf - inf.
+        with np.errstate(over="ignore"):
+            scaled = (x[ids].astype(np.float64) - top) / p.temperature
         if 0 < p.top_k < ids.size:
             keep_k = np.argpartition(-scaled, p.top_k - 1)[: p.top_k]
             ids, scaled = ids[keep_k], scaled[keep_k]
-        probs = np.exp(scaled - scaled.max()).astype(np.float64)
+        probs = np.exp(scaled)
         probs /= probs.sum()
         if p.top_p < 1.0:
             keep = _top_p_indices(probs, p.top_p)
