@@ -15,6 +15,7 @@ from datashark.train.checkpoint import load_model
 from datashark.train.corpus import read_split
 from datashark.train.evaluate import eval_lm, xz_bpb
 from datashark.train.export import export_gguf
+from datashark.train.luau_check import compiles
 
 
 def test_xz_bpb_is_xz_9e_size() -> None:
@@ -39,16 +40,40 @@ def test_checkpoint_and_gguf_score_the_same(tiny_run: Path, corpus: Path, tmp_pa
     assert 0 <= a.compiled <= a.samples == 2 and 0 <= a.compile_rate <= 1
 
 
+def test_reference_is_the_files_own_text_cut_at_the_sample_budget(
+    tiny_run: Path, corpus: Path
+) -> None:
+    """The compile rate's yardstick: each prompt file's real continuation, cut where a sample
+    would be cut (budget within the context), checked like a sample; it ignores the sampler."""
+    _, tok, _ = load_model(tiny_run / "best.pt")
+    ckpt = str(tiny_run / "best.pt")
+    records = read_split(corpus, "test")
+    for budget in (8, 40):
+        hot = eval_lm(ckpt, corpus, "test", samples=3, max_new_tokens=budget, temperature=1.5)
+        cold = eval_lm(ckpt, corpus, "test", samples=3, max_new_tokens=budget, temperature=0.0)
+        expected = 0
+        for i in range(3):
+            first, _, rest = records[i % len(records)]["text"].partition("\n")
+            room = min(budget, 64 - len(tok.encode(first + "\n")) - 1)
+            expected += compiles(first + "\n" + tok.decode(tok.encode(rest)[:room]))
+        assert hot.reference_compiled == cold.reference_compiled == expected
+        assert (hot.temperature, cold.temperature, hot.top_k) == (1.5, 0.0, 40)
+
+
 def test_eval_lm_cli_prints_table_and_json(tiny_run: Path, corpus: Path, tmp_path: Path, cli):
     out = tmp_path / "eval.json"
     text = cli(
         [
             "eval", "lm", "--model", tiny_run / "best.pt", "--data", corpus, "--split", "val",
-            "--samples", 3, "--max-new-tokens", 16, "--json", out,
+            "--samples", 3, "--max-new-tokens", 16, "--temperature", 0.5, "--top-k", 7,
+            "--json", out,
         ]
     )  # fmt: skip
     report = json.loads(out.read_text())
     assert report["split"] == "val" and report["samples"] == 3
+    assert (report["temperature"], report["top_k"]) == (0.5, 7)
+    assert report["reference_rate"] == report["reference_compiled"] / 3
+    assert "real text, same budget" in text and "temperature 0.5, top-k 7" in text
     assert f"{report['bpb']:.4f}" in text and f"{report['xz_bpb']:.4f}" in text
     assert "samples compiling" in text
 

@@ -179,6 +179,8 @@ def eval_lm(
     max_new_tokens: int = typer.Option(256, help="Token limit per sample."),
     max_bytes: int | None = typer.Option(None, help="Score only the first N bytes of files."),
     seed: int = typer.Option(0, help="Sampling seed."),
+    temperature: float = typer.Option(0.8, min=0.0, help="Sampling temperature (0 = greedy)."),
+    top_k: int = typer.Option(40, min=0, help="Sample among the k best tokens (0 = all)."),
     json_out: Path | None = typer.Option(None, "--json", help="Also write the report here."),
 ) -> None:
     """Bits per byte on held-out Luau vs xz -9e, and the compile rate of samples."""
@@ -188,7 +190,7 @@ def eval_lm(
 
     if split not in ("train", "val", "test"):
         raise typer.BadParameter("--split must be train, val or test")
-    r = run(model, data, split, samples, max_new_tokens, max_bytes, seed)
+    r = run(model, data, split, samples, max_new_tokens, max_bytes, seed, temperature, top_k)
     typer.echo(
         f"model {r.model} on {split}: {r.files} files, {r.bytes:,} bytes, {r.tokens:,} tokens"
     )
@@ -196,7 +198,11 @@ def eval_lm(
     typer.echo(f"{'bits per byte (model)':<28}{r.bpb:>10.4f}")
     typer.echo(f"{'bits per byte (xz -9e)':<28}{r.xz_bpb:>10.4f}")
     typer.echo(f"{'nats per token':<28}{r.nll_per_token:>10.4f}")
-    typer.echo(f"{'samples compiling':<28}{r.compiled:>7}/{r.samples}")
+    typer.echo(
+        f"{'samples compiling':<28}{r.compiled:>7}/{r.samples}"
+        f"  (temperature {r.temperature:g}, top-k {r.top_k})"
+    )
+    typer.echo(f"{'real text, same budget':<28}{r.reference_compiled:>7}/{r.samples}")
     typer.echo(f"{'samples ending with EOS':<28}{r.ended:>7}/{r.samples}")
     if json_out:
         json_out.parent.mkdir(parents=True, exist_ok=True)

@@ -8,9 +8,15 @@ The split's files are scored as the trainer sees them: the stream `<sep> file1 <
 cut into consecutive windows of the model's context, every token predicted from the tokens before
 it in its window. A GGUF model is scored with `datashark.engine` (windows decoded side by side in
 one batched forward pass per position); a `.pt` checkpoint with PyTorch. Samples: `samples`
-generations (temperature 0.8, top-k 40, seeded), each prompted with `<sep>` plus the first line of
-a test file, until `<|endoftext|>` or `max_new_tokens`; a sample counts when the prompt line plus
-the generated text compiles as Luau as it is (a sample cut off by the token limit usually does not).
+generations (temperature 0.8 and top-k 40 unless asked otherwise, seeded), each prompted with
+`<sep>` plus the first line of a file of the split, until `<|endoftext|>` or the token budget
+(`max_new_tokens`, within the model's context); a sample counts when the prompt line plus the
+generated text compiles as Luau as it is (a sample cut off by the budget usually does not).
+
+The reference for that rate: the same files' own text after the first line, cut at the same token
+budget, compile-checked the same way. Real code cut mid-function does not compile either, so this
+is about the best a model of the corpus can score with that budget (a model could beat it only by
+ending files earlier than real ones do).
 
 What it does not handle: SentencePiece models (the stream needs the gpt2 vocabulary's separator),
 scoring across window boundaries (each window starts without earlier context).
@@ -43,13 +49,23 @@ class LMReport:
     samples: int
     compiled: int
     ended: int
+    temperature: float
+    top_k: int
+    reference_compiled: int
+
+    @property
+    def reference_rate(self) -> float:
+        return self.reference_compiled / self.samples if self.samples else 0.0
 
     @property
     def compile_rate(self) -> float:
         return self.compiled / self.samples if self.samples else 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self) | {"compile_rate": self.compile_rate}
+        return asdict(self) | {
+            "compile_rate": self.compile_rate,
+            "reference_rate": self.reference_rate,
+        }
 
 
 def xz_bpb(data: bytes) -> float:
@@ -98,14 +114,16 @@ class _TorchLM:
                 total += float(nll)
         return total
 
-    def sample(self, prompt: list[int], max_new: int, seed: int) -> tuple[list[int], bool]:
+    def sample(
+        self, prompt: list[int], max_new: int, seed: int, temperature: float, top_k: int
+    ) -> tuple[list[int], bool]:
         """(generated ids without the separator, whether it ended with the separator)."""
         gen = self.torch.Generator().manual_seed(seed)
         out = self.model.generate(
             prompt,
             max_new,
-            temperature=0.8,
-            top_k=40,
+            temperature=temperature,
+            top_k=top_k,
             stop_ids=frozenset({self.sep}),
             generator=gen,
         )
@@ -146,11 +164,12 @@ class _EngineLM:
                     s.free()
         return total
 
-    def sample(self, prompt: list[int], max_new: int, seed: int) -> tuple[list[int], bool]:
+    def sample(
+        self, prompt: list[int], max_new: int, seed: int, temperature: float, top_k: int
+    ) -> tuple[list[int], bool]:
         from datashark.engine import SamplingParams
 
-        room = max(1, min(max_new, self.ctx - len(prompt)))
-        params = SamplingParams(max_tokens=room, temperature=0.8, top_k=40, seed=seed)
+        params = SamplingParams(max_tokens=max_new, temperature=temperature, top_k=top_k, seed=seed)
         stream = self.model.generate(prompt, params)
         out = list(stream)
         return out, stream.finish_reason == "stop"
@@ -174,6 +193,8 @@ def eval_lm(
     max_new_tokens: int = 256,
     max_bytes: int | None = None,
     seed: int = 0,
+    temperature: float = 0.8,
+    top_k: int = 40,
 ) -> LMReport:
     """Score `model` (a .pt checkpoint, a GGUF path or a cached model name) on a corpus split."""
     path = Path(model)
@@ -199,14 +220,16 @@ def eval_lm(
     stream = np.asarray(ids, dtype=np.int64)
     nll = lm.window_nll(_windows(stream, lm.ctx))
     data = "".join(texts).encode("utf-8")
-    compiled = ended = 0
+    compiled = ended = reference = 0
     for i in range(samples):
-        first_line = records[i % len(records)]["text"].split("\n", 1)[0] + "\n"
+        first_line, _, rest = records[i % len(records)]["text"].partition("\n")
+        first_line += "\n"
         prompt = [lm.sep, *lm.encode(first_line)]
-        out, done = lm.sample(prompt, max_new_tokens, seed + i)
+        room = max(1, min(max_new_tokens, lm.ctx - len(prompt)))
+        out, done = lm.sample(prompt, room, seed + i, temperature, top_k)
         ended += done
-        text = first_line + lm.decode(out)
-        compiled += compiles(text, f"sample{i}")
+        compiled += compiles(first_line + lm.decode(out), f"sample{i}")
+        reference += compiles(first_line + lm.decode(lm.encode(rest)[:room]), f"reference{i}")
     return LMReport(
         model=str(model),
         split=split,
@@ -219,4 +242,7 @@ def eval_lm(
         samples=samples,
         compiled=compiled,
         ended=ended,
+        temperature=temperature,
+        top_k=top_k,
+        reference_compiled=reference,
     )
