@@ -70,7 +70,8 @@ def test_batched_decode_equals_one_at_a_time(smollm2: Model):
     batched = smollm2.decode(seqs, nxt)
     assert batched.shape == (3, 49152) and batched.dtype == np.float32
     for row, ref in zip(batched, single, strict=True):
-        assert close(row, ref) and int(row.argmax()) == int(ref.argmax())
+        # bit for bit: the kernels and the batched attention treat each row as when it is alone
+        np.testing.assert_array_equal(row, ref)
     assert [s.n_tokens for s in seqs] == [len(p) + 1 for p in prompts]
 
 

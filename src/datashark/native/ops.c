@@ -14,6 +14,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "pool.h"
 #if defined(__F16C__)
 #include <immintrin.h>
 #endif
@@ -32,7 +34,7 @@
 
 /* Bumped whenever a signature below changes: ops.py refuses a stale build instead of calling a
  * function with the wrong arguments. */
-int dsops_abi_version(void) { return 3; }
+int dsops_abi_version(void) { return 4; }
 
 /* 1 / sqrt(mean(x^2) + eps), the sum in double like ggml's rms_norm */
 static float dsops_rms_scale(const float *x, int d, float eps) {
@@ -382,4 +384,42 @@ void dsops_attention(float *q, long q_stride, float *k, long k_stride, const flo
                          pos0, window, scale);
         free(att);
     }
+}
+
+/* Attention of a batched decode step: segment s is one new token of its own sequence, row s of
+ * q, k, v and out, with its own caches kcs[s], vcs[s] (max_ts[s] positions) at position pos0s[s].
+ * One call for the whole batch instead of one per sequence, the sequences spread over the thread
+ * pool. Each row goes through dsops_attention with one thread, exactly as when it runs alone, so
+ * a sequence's result does not depend on the batch it is in. */
+typedef struct {
+    float *q, *k, *out;
+    const float *v;
+    long q_stride, k_stride, v_stride;
+    uint16_t *const *kcs, *const *vcs;
+    const int *max_ts, *pos0s;
+    int n_heads, n_kv, hd, rope_dim, neox, window;
+    double rope_base, pos_scale;
+    float scale, eps;
+    const float *q_norm, *k_norm;
+} dsops_decode_job;
+
+static void dsops_decode_task(void *ctx, int s) {
+    const dsops_decode_job *j = ctx;
+    dsops_attention(j->q + s * j->q_stride, j->q_stride, j->k + s * j->k_stride, j->k_stride,
+                    j->v + s * j->v_stride, j->v_stride, 1, j->kcs[s], j->vcs[s], j->max_ts[s],
+                    j->pos0s[s], j->out + (size_t)s * j->n_heads * j->hd, j->n_heads, j->n_kv, j->hd,
+                    j->rope_dim, j->rope_base, j->pos_scale, j->neox, j->window, j->scale,
+                    j->q_norm, j->k_norm, j->eps, 1);
+}
+
+void dsops_attention_decode(int n_seg, float *q, long q_stride, float *k, long k_stride,
+                            const float *v, long v_stride, uint16_t *const *kcs,
+                            uint16_t *const *vcs, const int *max_ts, const int *pos0s, float *out,
+                            int n_heads, int n_kv, int hd, int rope_dim, double rope_base,
+                            double pos_scale, int neox, int window, float scale,
+                            const float *q_norm, const float *k_norm, float eps, int n_threads) {
+    dsops_decode_job j = {q, k, out, v, q_stride, k_stride, v_stride, kcs, vcs, max_ts, pos0s,
+                          n_heads, n_kv, hd, rope_dim, neox, window, rope_base, pos_scale, scale,
+                          eps, q_norm, k_norm};
+    pool_run(dsops_decode_task, &j, n_seg, n_threads < n_seg ? n_threads : n_seg);
 }

@@ -26,7 +26,7 @@ from datashark.engine.arch.kv_cache import KVCache
 from datashark.engine.tensor import QTensor
 from datashark.native.fallback import matmul_numpy
 
-OPS_ABI_VERSION = 3  # must equal dsops_abi_version() in native/ops.c
+OPS_ABI_VERSION = 4  # must equal dsops_abi_version() in native/ops.c
 SILU, GELU = 0, 1  # GLU kinds: SwiGLU (llama), GeGLU with the tanh form of GELU (gemma3)
 _SQRT_2_OVER_PI = np.float32(0.7978845608028654)
 
@@ -78,6 +78,32 @@ class AttnSpec:
     k_norm: Buf | None = None
 
 
+@dataclass(frozen=True)
+class DecodeBatch:
+    """The caches of one batched decode step (one new token per sequence, rows in this order),
+    with their addresses gathered once per step for `attention_decode`."""
+
+    caches: tuple[KVCache, ...]
+    k: np.ndarray  # uint64 address of each cache's K (layer 0)
+    v: np.ndarray
+    layer_bytes: np.ndarray  # uint64: bytes from one layer's K (or V) to the next
+    max_t: np.ndarray  # int32 positions each cache holds
+    pos0: np.ndarray  # int32 position of each new token
+
+    @classmethod
+    def of(cls, caches: list[KVCache]) -> DecodeBatch:
+        if not all(c.k_p for c in caches):
+            raise RuntimeError("a sequence of this batch was freed")
+        return cls(
+            caches=tuple(caches),
+            k=np.array([c.k_p for c in caches], dtype=np.uint64),
+            v=np.array([c.v_p for c in caches], dtype=np.uint64),
+            layer_bytes=np.array([c.layer_bytes for c in caches], dtype=np.uint64),
+            max_t=np.array([c.max_tokens for c in caches], dtype=np.int32),
+            pos0=np.array([c.n_tokens for c in caches], dtype=np.int32),
+        )
+
+
 class Ops(Protocol):
     native: bool
 
@@ -100,6 +126,9 @@ class Ops(Protocol):
         layer: int,
         pos0: int,
         out: Buf,
+    ) -> None: ...
+    def attention_decode(
+        self, spec: AttnSpec, q: Buf, k: Buf, v: Buf, batch: DecodeBatch, layer: int, out: Buf
     ) -> None: ...
 
 
@@ -190,6 +219,12 @@ class NumpyOps:
         y = np.matmul(probs, values[:, None])  # (Hkv, G, n, hd)
         out.a[row0 : row0 + n] = y.transpose(2, 0, 1, 3).reshape(n, H * hd)
 
+    def attention_decode(
+        self, spec: AttnSpec, q: Buf, k: Buf, v: Buf, batch: DecodeBatch, layer: int, out: Buf
+    ) -> None:
+        for row, cache in enumerate(batch.caches):
+            self.attention(spec, q, k, v, row, 1, cache, layer, int(batch.pos0[row]), out)
+
 
 def _rope(x: np.ndarray, pos: np.ndarray, spec: AttnSpec) -> None:
     """Rotate the first rope_dim channels of x (n, heads, hd) in place; pos (n,) already scaled."""
@@ -218,7 +253,13 @@ def _load_library() -> ctypes.CDLL | None:
         lib = ctypes.CDLL(spec.origin)
         if lib.dsops_abi_version() != OPS_ABI_VERSION:
             return None  # built from an older ops.c: rebuild (pip install -e .)
-        fns = (lib.dsops_rmsnorm, lib.dsops_residual_norm, lib.dsops_glu, lib.dsops_attention)
+        fns = (
+            lib.dsops_rmsnorm,
+            lib.dsops_residual_norm,
+            lib.dsops_glu,
+            lib.dsops_attention,
+            lib.dsops_attention_decode,
+        )
     except (OSError, AttributeError):
         return None
     p, i, f, d, L = ctypes.c_void_p, ctypes.c_int, ctypes.c_float, ctypes.c_double, ctypes.c_long
@@ -226,6 +267,7 @@ def _load_library() -> ctypes.CDLL | None:
     fns[1].argtypes = [p, p, p, p, p, i, i, f]
     fns[2].argtypes = [p, p, p, i, i, L, L, i]
     fns[3].argtypes = [p, L, p, L, p, L, i, p, p, i, i, p, i, i, i, i, d, d, i, i, f, p, p, f, i]
+    fns[4].argtypes = [i, p, L, p, L, p, L, p, p, p, p, p, i, i, i, i, d, d, i, i, f, p, p, f, i]
     for fn in fns:
         fn.restype = None
     return lib
@@ -254,6 +296,7 @@ class NativeOps:
         self._residual_norm = _LIB.dsops_residual_norm
         self._glu = _LIB.dsops_glu
         self._attention = _LIB.dsops_attention
+        self._attention_decode = _LIB.dsops_attention_decode
         self._matmul = native._lib.matmul  # type: ignore[attr-defined]
         self._wargs: dict[QTensor, tuple[int, int, int, int]] = {}
         self.threads = threads
@@ -304,6 +347,22 @@ class NativeOps:
             k.row_bytes // 4, v.p + row0 * v.row_bytes, v.row_bytes // 4, n,
             cache.k_p + off, cache.v_p + off, cache.max_tokens, pos0, out.p + row0 * out.row_bytes,
             spec.n_heads, spec.n_kv_heads, spec.head_dim, spec.rope_dim, spec.rope_base,
+            spec.rope_scale, int(spec.neox), spec.window, spec.scale,
+            spec.q_norm.p if spec.q_norm is not None else None,
+            spec.k_norm.p if spec.k_norm is not None else None,
+            spec.eps, self.threads,
+        )  # fmt: skip
+
+    def attention_decode(
+        self, spec: AttnSpec, q: Buf, k: Buf, v: Buf, batch: DecodeBatch, layer: int, out: Buf
+    ) -> None:
+        """`attention` for B sequences with one new token each (rows 0..B-1), in one call."""
+        kcs = batch.k + np.uint64(layer) * batch.layer_bytes
+        vcs = batch.v + np.uint64(layer) * batch.layer_bytes
+        self._attention_decode(
+            len(batch.pos0), q.p, q.row_bytes // 4, k.p, k.row_bytes // 4, v.p, v.row_bytes // 4,
+            kcs.ctypes.data, vcs.ctypes.data, batch.max_t.ctypes.data, batch.pos0.ctypes.data,
+            out.p, spec.n_heads, spec.n_kv_heads, spec.head_dim, spec.rope_dim, spec.rope_base,
             spec.rope_scale, int(spec.neox), spec.window, spec.scale,
             spec.q_norm.p if spec.q_norm is not None else None,
             spec.k_norm.p if spec.k_norm is not None else None,

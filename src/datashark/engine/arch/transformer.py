@@ -25,7 +25,7 @@ import numpy as np
 
 from datashark.engine.arch.fused import ProjectionPlanner
 from datashark.engine.arch.kv_cache import KVCache
-from datashark.engine.arch.ops import SILU, AttnSpec, Buf, Ops
+from datashark.engine.arch.ops import SILU, AttnSpec, Buf, DecodeBatch, Ops
 from datashark.engine.config import ModelConfig
 from datashark.engine.errors import ModelFormatError
 from datashark.engine.tensor import QTensor
@@ -190,6 +190,8 @@ class Transformer:
         n, eps = len(ids), c.norm_eps
         ops.embed(W.token_embd, ids, s.x, self.embed_scale)  # x (n, d)
         ops.rmsnorm(s.x, W.layers[0].attn_norm, s.xb, n, eps)  # xb = norm(x)
+        # a decode step (one token per sequence) attends for all its sequences in one call
+        batch = DecodeBatch.of([c for c, _ in segments]) if n == len(segments) > 1 else None
         for il, lw in enumerate(W.layers):
             # attention: project (q, k, v: one fused matmul when the types allow), then each
             # segment attends over its own cache
@@ -197,9 +199,12 @@ class Transformer:
                 ops.matmul(w, s.xb, out, n)  # q (n, n_heads*hd) | k, v (n, n_kv*hd)
             q, k, v = self.qkv[il].outputs
             spec, row = self.specs[il], 0
-            for cache, m in segments:
-                ops.attention(spec, q, k, v, row, m, cache, il, cache.n_tokens, s.att)
-                row += m
+            if batch is not None:
+                ops.attention_decode(spec, q, k, v, batch, il, s.att)
+            else:
+                for cache, m in segments:
+                    ops.attention(spec, q, k, v, row, m, cache, il, cache.n_tokens, s.att)
+                    row += m
             ops.matmul(lw.wo, s.att, s.y, n)  # (n, d)
             # x += (norm of) attention output; xb = norm(x) for the feed-forward
             ops.residual_norm(s.x, s.y, lw.post_attn_norm, lw.ffn_norm, s.xb, n, eps)
