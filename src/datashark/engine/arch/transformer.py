@@ -8,7 +8,8 @@ post norms, QK norm, embedding scale, sliding windows, logit softcap.
 One call of `forward` runs any mix of sequences: `segments` lists (cache, n) in the order of the
 token rows, so a chunk of prefill is one segment of n tokens and a batched decode is B segments of
 one token. The matmuls see all rows at once (matrix-matrix kernels); attention runs per segment
-against its own cache. Logits are computed only for the rows asked for.
+against its own cache (a decode step's one-token segments in a single `attention_decode` call).
+Logits are computed only for the rows asked for.
 
 Names (one vocabulary, see datashark.config): x (n, d_model) the residual stream; xb its norm;
 q (n, n_heads*head_dim), k and v (n, n_kv_heads*head_dim); att (n, n_heads*head_dim) the heads'
