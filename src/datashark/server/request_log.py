@@ -1,11 +1,12 @@
 """ASGI middleware: one structured JSON log line per request, and the per-request metrics.
 
 The line (logger `datashark.server.access`) holds: id, method, route, status, prompt_tokens,
-completion_tokens, ms. It is written when the app returns, so a streamed response is logged with
-its final token counts, and a stream cut by the client is logged too (status 200, the tokens it
-got). The line goes out just before the response's last body message, so a client that has its
-whole response can already find the line (and the metrics) for it. The request id is `X-Request-ID` when the client sends a sane one, else generated; it is
-echoed in the response's `x-request-id` header and used in completion ids.
+completion_tokens, ms. It goes out just before the response's last body message (so a client that
+has its whole response can already find the line and the metrics for it), or when the app returns
+without one: a streamed response is logged with its final token counts, and a stream cut by the
+client is logged too (status 200, the tokens it got). The request id is `X-Request-ID` when the
+client sends a sane one, else generated; it is echoed in the response's `x-request-id` header
+and used in completion ids.
 """
 
 from __future__ import annotations
